@@ -7,6 +7,7 @@ pub mod compression;
 pub mod config;
 pub mod digest;
 pub mod layer;
+pub mod manifest;
 pub mod media;
 pub mod reference;
 

@@ -1,0 +1,245 @@
+//! Command-line types only (clap). Names and flags follow Docker's wherever a Docker user
+//! would guess them.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    version,
+    about = "A daemonless container engine: build, run, share images.",
+    long_about = "berth builds OCI images, runs containers and moves images to and from registries, as one binary with no daemon. State lives under --root (default /var/lib/berth)."
+)]
+pub struct Cli {
+    /// Store root directory.
+    #[arg(long, global = true, env = "BERTH_ROOT", default_value = berth_store::DEFAULT_ROOT, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Print debug logs.
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Make a one-layer image from a rootfs tarball (plain, .gz, .zst or .xz; `-` for stdin).
+    Import(ImportArgs),
+    /// Build a Debian/Ubuntu base image from nothing with debootstrap.
+    Bootstrap(BootstrapArgs),
+    /// List images.
+    Images(ImagesArgs),
+    /// Give an image another name.
+    Tag {
+        /// Image name or id.
+        source: String,
+        /// New name[:tag].
+        target: String,
+    },
+    /// Remove images (untag; delete when no name is left).
+    Rmi(RmiArgs),
+    /// Show the layers an image was made of.
+    History(HistoryArgs),
+    /// Write images to a docker-archive or oci-archive tarball.
+    Save(SaveArgs),
+    /// Load images from a docker-archive or oci-archive tarball (format detected).
+    Load(LoadArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Store-wide operations.
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Show the configuration and layers of images as JSON.
+    Inspect(InspectArgs),
+    /// Remove images.
+    Rm(RmiArgs),
+    /// Remove unused images, by age, count or label.
+    Prune(PruneArgs),
+    /// Show the layers an image was made of.
+    History(HistoryArgs),
+    /// Give an image another name.
+    Tag { source: String, target: String },
+    /// Make a one-layer image from a rootfs tarball.
+    Import(ImportArgs),
+    /// Write images to an archive.
+    Save(SaveArgs),
+    /// Load images from an archive.
+    Load(LoadArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Show disk usage of the store (bytes really on disk).
+    Df(DfArgs),
+    /// Remove dangling images and garbage; --max-size evicts least recently used images.
+    Prune(SystemPruneArgs),
+    /// Verify every blob and reference; --repair fixes what it can.
+    Check {
+        /// Remove corrupt content and broken references, then collect garbage.
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Rootfs tarball, or `-` for stdin.
+    pub file: String,
+    /// Name for the image, NAME[:TAG].
+    pub reference: Option<String>,
+    /// Apply a Dockerfile instruction to the config (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR).
+    #[arg(short = 'c', long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
+    /// Commit message recorded in the history.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Leave device nodes out instead of refusing the tarball.
+    #[arg(long, conflicts_with = "allow_devices")]
+    pub skip_devices: bool,
+    /// Keep device nodes (they are created when the layer is unpacked).
+    #[arg(long)]
+    pub allow_devices: bool,
+    /// Print only the image id.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BootstrapArgs {
+    /// DISTRO:SUITE, e.g. debian:bookworm.
+    pub what: String,
+    /// debootstrap variant.
+    #[arg(long, default_value = "minbase")]
+    pub variant: String,
+    /// Extra packages, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    pub include: Vec<String>,
+    /// Package mirror URL (default: the host's apt sources, else debootstrap's default).
+    #[arg(long)]
+    pub mirror: Option<String>,
+    /// Name for the image (default: DISTRO:SUITE).
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only images of this repository (and tag).
+    pub reference: Option<String>,
+    /// Show all images (berth keeps no intermediate images, so the same as without).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show full ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// label=K[=V], dangling=true|false, before=IMAGE, since=IMAGE, reference=PATTERN.
+    #[arg(short, long = "filter")]
+    pub filters: Vec<String>,
+    /// `json` (one object per line), `table`, or a template such as '{{.Repository}}:{{.Tag}}'.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Remove even if used by containers or named in several repositories.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    pub image: String,
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// A template such as '{{.Config.Cmd}}' or '{{json .RootFS}}'.
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Output file (default: stdout, when it is not a terminal).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// docker-archive or oci-archive.
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    /// Recompress layers of an oci-archive: gzip or zstd.
+    #[arg(long)]
+    pub compression: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Archive to read (default: stdin).
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Print only image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// until=DURATION, unused-for=DURATION, label=K[=V], label!=K[=V].
+    #[arg(long = "filter")]
+    pub filters: Vec<String>,
+    /// Keep the newest N images of each repository.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Evict least recently used images until the store is at most this big (e.g. 20GB).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// `json` or `table`.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Show each image.
+    #[arg(short, long)]
+    pub verbose: bool,
+}

@@ -1,0 +1,86 @@
+//! system df, system prune, system check.
+
+use super::images::print_prune;
+use super::{confirm, open_store};
+use crate::cli::{DfArgs, SystemPruneArgs};
+use crate::output::{human_size, parse_size, table};
+use anyhow::Result;
+use std::path::Path;
+
+pub fn df(root: &Path, a: DfArgs) -> Result<i32> {
+    let store = open_store(root)?;
+    let u = store.usage()?;
+    if a.format.as_deref() == Some("json") {
+        println!("{}", serde_json::to_string(&serde_json::json!({
+            "Images": u.images, "ActiveImages": u.images_active,
+            "BlobBytes": u.blob_bytes, "BlobReclaimable": u.blob_reclaimable,
+            "Snapshots": u.snapshots, "SnapshotBytes": u.snapshot_bytes, "SnapshotReclaimable": u.snapshot_reclaimable,
+            "LeftoverBytes": u.leftover_bytes, "DatabaseBytes": u.db_bytes, "TotalBytes": u.total(),
+        }))?);
+        return Ok(0);
+    }
+    let pct = |r: u64, t: u64| if t == 0 { "0B".to_string() } else { format!("{} ({}%)", human_size(r), r * 100 / t) };
+    table(
+        &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        &[
+            vec!["Images".into(), u.images.to_string(), u.images_active.to_string(), human_size(u.blob_bytes), pct(u.blob_reclaimable, u.blob_bytes)],
+            vec!["Layer snapshots".into(), u.snapshots.to_string(), "-".into(), human_size(u.snapshot_bytes), pct(u.snapshot_reclaimable, u.snapshot_bytes)],
+            vec!["Leftovers".into(), "-".into(), "-".into(), human_size(u.leftover_bytes), human_size(u.leftover_bytes)],
+            vec!["Metadata".into(), "-".into(), "-".into(), human_size(u.db_bytes), "0B".into()],
+        ],
+    );
+    if a.verbose {
+        println!();
+        let rows: Vec<Vec<String>> = store
+            .images()?
+            .iter()
+            .map(|i| {
+                vec![
+                    i.repo_tags().first().cloned().unwrap_or("<none>".into()),
+                    i.id.short().to_string(),
+                    human_size(i.size),
+                    human_size(i.layers.iter().map(|l| l.size).sum()),
+                    crate::output::ago(i.last_used),
+                ]
+            })
+            .collect();
+        table(&["IMAGE", "IMAGE ID", "SIZE", "STORED (COMPRESSED)", "LAST USED"], &rows);
+    }
+    Ok(0)
+}
+
+pub fn prune(root: &Path, a: SystemPruneArgs) -> Result<i32> {
+    let max = a.max_size.as_deref().map(parse_size).transpose()?;
+    if !a.force && !confirm("WARNING! This will remove dangling images (all unused ones with -a, least recently used ones above --max-size) and unreferenced content. Are you sure you want to continue?") {
+        return Ok(0);
+    }
+    let store = open_store(root)?;
+    let report = store.system_prune(a.all, max)?;
+    print_prune(&report);
+    Ok(0)
+}
+
+pub fn check(root: &Path, repair: bool) -> Result<i32> {
+    let store = open_store(root)?;
+    let r = store.check(repair)?;
+    println!("checked {} blob(s) and {} image(s)", r.blobs_checked, r.images_checked);
+    for p in &r.problems {
+        println!("problem: {p}");
+    }
+    for p in &r.repairs {
+        println!("repaired: {p}");
+    }
+    for g in &r.garbage {
+        println!("garbage (freed by `berth system prune`): {g}");
+    }
+    if r.ok() {
+        println!("store is consistent");
+        Ok(0)
+    } else if repair {
+        println!("problems were repaired; run `berth system check` again to confirm");
+        Ok(0)
+    } else {
+        println!("store has problems: run `berth system check --repair`");
+        Ok(1)
+    }
+}

@@ -1,0 +1,95 @@
+//! The metadata database: one SQLite file in WAL mode that alone owns names and references.
+//!
+//! ```text
+//! tags(repo, tag) ──► images(id = config digest) ──► manifest blob, config blob
+//!                           │
+//!                           └─► layers(image, idx) ──► layer blob (digest), diff_id
+//! snapshots(chain_id) ──► parent snapshot         (unpacked layers, keyed by chain id)
+//! containers(id) ──► images(id)                   (an image in use is not removed)
+//! ```
+//! The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` moves it from i to i+1.
+//! Every multi-step change is one transaction, written after the files it references.
+
+use crate::error::Result;
+use rusqlite::Connection;
+use std::path::Path;
+use std::time::Duration;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE images (
+    id TEXT PRIMARY KEY,                -- config digest: the image id
+    manifest TEXT NOT NULL,             -- manifest digest
+    manifest_media_type TEXT NOT NULL,
+    created INTEGER,                    -- config "created", unix seconds
+    added INTEGER NOT NULL,             -- when this store got it
+    last_used INTEGER NOT NULL,         -- last run/build/save/push (for retention)
+    size INTEGER NOT NULL,              -- sum of layer content sizes
+    architecture TEXT NOT NULL,
+    os TEXT NOT NULL
+);
+CREATE TABLE layers (
+    image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    digest TEXT NOT NULL,               -- blob digest (compressed as stored)
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,              -- blob size
+    diff_id TEXT NOT NULL,              -- digest of the uncompressed tar
+    tar_size INTEGER NOT NULL,          -- length of the uncompressed tar
+    content_size INTEGER NOT NULL,      -- sum of file sizes in it
+    PRIMARY KEY (image, idx)
+);
+CREATE INDEX layers_digest ON layers(digest);
+CREATE TABLE tags (
+    repo TEXT NOT NULL,                 -- full name: docker.io/library/busybox
+    tag TEXT NOT NULL,
+    image TEXT NOT NULL REFERENCES images(id),
+    PRIMARY KEY (repo, tag)
+);
+CREATE INDEX tags_image ON tags(image);
+CREATE TABLE repo_digests (
+    repo TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY (repo, digest)
+);
+CREATE TABLE snapshots (
+    chain_id TEXT PRIMARY KEY,
+    parent TEXT,                        -- chain id of the snapshot below, NULL at the bottom
+    diff_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL REFERENCES images(id),
+    created INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT '{}'
+);
+"#];
+
+pub(crate) fn open(path: &Path) -> Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(60))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    // IMMEDIATE: two processes opening a new store at once migrate one after the other.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(current) {
+        tx.execute_batch(m)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
