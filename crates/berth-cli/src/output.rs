@@ -7,7 +7,8 @@ pub fn init_logging(debug: bool) {
     let filter = if debug { "debug" } else { "warn" };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| filter.into()),
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
         .without_time()
@@ -49,9 +50,15 @@ pub fn human_size(bytes: u64) -> String {
 /// Parses `20GB`, `512MiB`, `1.5G`, `1000` (bytes).
 pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid size {s:?}: want a number with an optional unit, like 20GB or 512MiB"))?;
+    let n: f64 = num.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "invalid size {s:?}: want a number with an optional unit, like 20GB or 512MiB"
+        )
+    })?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -62,20 +69,31 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "tib" => 1024f64.powi(4),
-        u => anyhow::bail!("invalid size unit {u:?} in {s:?}: use B, kB, MB, GB, TB or KiB, MiB, GiB, TiB"),
+        u => anyhow::bail!(
+            "invalid size unit {u:?} in {s:?}: use B, kB, MB, GB, TB or KiB, MiB, GiB, TiB"
+        ),
     };
     Ok((n * mult) as u64)
 }
 
 pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// "3 hours ago", as `docker images` prints it.
 pub fn ago(t: i64) -> String {
     let d = (now() - t).max(0);
     let (n, unit) = match d {
-        0..=59 => return if d <= 1 { "Less than a second ago".into() } else { format!("{d} seconds ago") },
+        0..=59 => {
+            return if d <= 1 {
+                "Less than a second ago".into()
+            } else {
+                format!("{d} seconds ago")
+            }
+        }
         60..=3599 => (d / 60, "minute"),
         3600..=86_399 => (d / 3600, "hour"),
         86_400..=1_209_599 => (d / 86_400, "day"),
@@ -91,7 +109,9 @@ pub fn ago(t: i64) -> String {
 }
 
 pub fn rfc3339(t: i64) -> String {
-    jiff::Timestamp::from_second(t).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Prints rows under headers, columns padded as `docker` does (3 spaces apart).
@@ -132,8 +152,14 @@ impl Format {
             None | Some("table") => Format::Table,
             Some("json") | Some("{{json .}}") => Format::Json,
             Some(t) => match t.strip_prefix("table ") {
-                Some(rest) => Format::Template { table: true, text: rest.to_string() },
-                None => Format::Template { table: false, text: t.to_string() },
+                Some(rest) => Format::Template {
+                    table: true,
+                    text: rest.to_string(),
+                },
+                None => Format::Template {
+                    table: false,
+                    text: t.to_string(),
+                },
             },
         }
     }
@@ -205,7 +231,10 @@ fn go_print(v: &Value) -> String {
         Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
         Value::Object(m) => format!(
             "map[{}]",
-            m.iter().map(|(k, v)| format!("{k}:{}", go_print(v))).collect::<Vec<_>>().join(" ")
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", go_print(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
         other => other.to_string(),
     }
@@ -227,10 +256,14 @@ mod tests {
 
     #[test]
     fn templates() {
-        let v = serde_json::json!({"Repository": "app", "Tag": "1", "Config": {"Cmd": ["sh", "-c"]}});
+        let v =
+            serde_json::json!({"Repository": "app", "Tag": "1", "Config": {"Cmd": ["sh", "-c"]}});
         assert_eq!(render("{{.Repository}}:{{.Tag}}", &v).unwrap(), "app:1");
         assert_eq!(render("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
-        assert_eq!(render("{{json .Config.Cmd}}", &v).unwrap(), r#"["sh","-c"]"#);
+        assert_eq!(
+            render("{{json .Config.Cmd}}", &v).unwrap(),
+            r#"["sh","-c"]"#
+        );
         assert_eq!(render("{{.Missing}}", &v).unwrap(), "<no value>");
         assert!(render("{{.A", &v).is_err());
     }

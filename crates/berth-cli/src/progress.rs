@@ -31,12 +31,15 @@ impl Progress for Reporter {
             Reporter::Bar(b) => {
                 let bar = match total {
                     Some(t) => ProgressBar::new(t).with_style(
-                        ProgressStyle::with_template("{msg:24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                            .expect("valid template")
-                            .progress_chars("=> "),
+                        ProgressStyle::with_template(
+                            "{msg:24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                        )
+                        .expect("valid template")
+                        .progress_chars("=> "),
                     ),
                     None => ProgressBar::new_spinner().with_style(
-                        ProgressStyle::with_template("{spinner} {msg:24} {bytes} {bytes_per_sec}").expect("valid template"),
+                        ProgressStyle::with_template("{spinner} {msg:24} {bytes} {bytes_per_sec}")
+                            .expect("valid template"),
                     ),
                 };
                 bar.set_message(label.to_string());
@@ -77,7 +80,10 @@ impl Progress for Reporter {
                 let (label, n, start) = &*s.lock().unwrap();
                 let secs = start.elapsed().as_secs_f64();
                 if *n > 0 {
-                    eprintln!("{label}: {msg}, {} read in {secs:.1}s", crate::output::human_size(*n));
+                    eprintln!(
+                        "{label}: {msg}, {} read in {secs:.1}s",
+                        crate::output::human_size(*n)
+                    );
                 } else {
                     eprintln!("{label}: {msg} ({secs:.1}s)");
                 }

@@ -70,13 +70,17 @@ impl std::str::FromStr for Compression {
             "gzip" => Ok(Compression::Gzip),
             "zstd" => Ok(Compression::Zstd),
             "none" | "uncompressed" => Ok(Compression::None),
-            other => Err(format!("unknown compression {other:?}: use gzip, zstd or none")),
+            other => Err(format!(
+                "unknown compression {other:?}: use gzip, zstd or none"
+            )),
         }
     }
 }
 
 /// Wraps a reader, detecting its compression from the first bytes and decompressing.
-pub fn auto_decompress<'a, R: Read + 'a>(inner: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+pub fn auto_decompress<'a, R: Read + 'a>(
+    inner: R,
+) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let mut buf = BufReader::with_capacity(256 * 1024, inner);
     let head = buf.fill_buf()?;
     let c = Compression::detect(head);
@@ -93,10 +97,57 @@ pub fn decompress<'a, R: BufRead + 'a>(c: Compression, r: R) -> io::Result<Box<d
     })
 }
 
+/// Size of the blocks handed to the gzip encoder. zlib-rs output depends on how input is
+/// split into writes, so the encoder always sees whole blocks of this size (and one final
+/// short block): the same input then gives the same bytes, however callers write it.
+const GZIP_BLOCK: usize = 256 * 1024;
+
+/// Feeds its inner writer in fixed-size blocks.
+pub struct Blocks<W: Write> {
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Blocks<W> {
+    fn new(inner: W) -> Self {
+        Blocks {
+            inner,
+            buf: Vec::with_capacity(GZIP_BLOCK),
+        }
+    }
+    fn finish(mut self) -> io::Result<W> {
+        if !self.buf.is_empty() {
+            self.inner.write_all(&self.buf)?;
+        }
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for Blocks<W> {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let n = data.len();
+        while !data.is_empty() {
+            let take = (GZIP_BLOCK - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == GZIP_BLOCK {
+                self.inner.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+        }
+        Ok(n)
+    }
+    /// Flushing would cut a block short and change the output; it only flushes what the
+    /// encoder already produced.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A compressing writer; `finish` flushes the trailer and hands back the inner writer.
 pub enum Compressor<W: Write> {
     None(W),
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(Blocks<flate2::write::GzEncoder<W>>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 
@@ -104,9 +155,11 @@ impl<W: Write> Compressor<W> {
     pub fn new(c: Compression, w: W) -> io::Result<Self> {
         Ok(match c {
             Compression::None => Compressor::None(w),
-            Compression::Gzip => Compressor::Gzip(
-                flate2::GzBuilder::new().mtime(0).write(w, flate2::Compression::new(GZIP_LEVEL)),
-            ),
+            Compression::Gzip => Compressor::Gzip(Blocks::new(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(w, flate2::Compression::new(GZIP_LEVEL)),
+            )),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(w, ZSTD_LEVEL)?;
                 e.include_checksum(false)?;
@@ -124,7 +177,7 @@ impl<W: Write> Compressor<W> {
     pub fn finish(self) -> io::Result<W> {
         match self {
             Compressor::None(w) => Ok(w),
-            Compressor::Gzip(e) => e.finish(),
+            Compressor::Gzip(e) => e.finish()?.finish(),
             Compressor::Zstd(e) => e.finish(),
         }
     }
@@ -166,6 +219,28 @@ mod tests {
             let mut out = Vec::new();
             r.read_to_end(&mut out).unwrap();
             assert_eq!(out, data);
+        }
+    }
+}
+
+#[cfg(test)]
+mod chunking {
+    use super::*;
+    #[test]
+    fn output_independent_of_write_sizes() {
+        let data: Vec<u8> = std::fs::read("/bin/busybox").unwrap();
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let mut outs = vec![];
+            for chunk in [512usize, 8192, 100_000, 262_144, 1 << 20] {
+                let mut w = Compressor::new(c, Vec::new()).unwrap();
+                for part in data.chunks(chunk) {
+                    w.write_all(part).unwrap();
+                }
+                outs.push(w.finish().unwrap());
+            }
+            for (i, o) in outs.iter().enumerate() {
+                assert!(o == &outs[0], "{c:?} chunking {i} differs");
+            }
         }
     }
 }

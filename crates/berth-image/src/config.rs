@@ -91,7 +91,10 @@ impl ImageConfig {
         ImageConfig {
             architecture: host_arch().into(),
             os: "linux".into(),
-            rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] },
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![],
+            },
             ..Default::default()
         }
     }
@@ -126,7 +129,10 @@ pub struct ChangeError {
 /// Applies one `--change` line (Dockerfile syntax: CMD, ENTRYPOINT, ENV, WORKDIR, USER,
 /// LABEL, EXPOSE, VOLUME, STOPSIGNAL) to a config.
 pub fn apply_change(cfg: &mut RunConfig, line: &str) -> Result<(), ChangeError> {
-    let e = |why: &str| ChangeError { input: line.into(), why: why.into() };
+    let e = |why: &str| ChangeError {
+        input: line.into(),
+        why: why.into(),
+    };
     let line = line.trim();
     let (instr, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
@@ -205,7 +211,9 @@ fn words(s: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         None => return Err(format!("unterminated {c} quote")),
                         Some(x) if x == c => break,
-                        Some('\\') if c == '"' => cur.push(chars.next().ok_or("dangling backslash")?),
+                        Some('\\') if c == '"' => {
+                            cur.push(chars.next().ok_or("dangling backslash")?)
+                        }
                         Some(x) => cur.push(x),
                     }
                 }
@@ -239,7 +247,10 @@ fn key_values(s: &str) -> Result<Vec<(String, String)>, String> {
         return Err("missing KEY=VALUE".into());
     }
     if !ws[0].contains('=') {
-        let (k, v) = s.trim().split_once(char::is_whitespace).ok_or("missing value")?;
+        let (k, v) = s
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or("missing value")?;
         return Ok(vec![(k.to_string(), words(v)?.join(" "))]);
     }
     ws.into_iter()
@@ -261,7 +272,10 @@ mod tests {
         apply_change(&mut c, r#"CMD ["sh", "-c", "echo hi"]"#).unwrap();
         assert_eq!(c.cmd.as_ref().unwrap(), &["sh", "-c", "echo hi"]);
         apply_change(&mut c, "ENTRYPOINT /init --flag").unwrap();
-        assert_eq!(c.entrypoint.as_ref().unwrap(), &["/bin/sh", "-c", "/init --flag"]);
+        assert_eq!(
+            c.entrypoint.as_ref().unwrap(),
+            &["/bin/sh", "-c", "/init --flag"]
+        );
         apply_change(&mut c, r#"ENV A=1 B="two words""#).unwrap();
         apply_change(&mut c, "ENV A 3").unwrap();
         assert_eq!(c.env.as_ref().unwrap(), &["B=two words", "A=3"]);

@@ -22,16 +22,29 @@ pub struct DigestParseError {
 impl Digest {
     pub fn from_hex(hex: &str) -> Result<Self, DigestParseError> {
         if hex.len() != 64 {
-            return Err(DigestParseError { input: hex.into(), why: "wrong length" });
+            return Err(DigestParseError {
+                input: hex.into(),
+                why: "wrong length",
+            });
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(DigestParseError { input: hex.into(), why: "not lowercase hex" });
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(DigestParseError {
+                input: hex.into(),
+                why: "not lowercase hex",
+            });
         }
-        Ok(Digest { hex: hex.to_string() })
+        Ok(Digest {
+            hex: hex.to_string(),
+        })
     }
 
     pub fn of(data: &[u8]) -> Self {
-        Digest { hex: hex::encode(Sha256::digest(data)) }
+        Digest {
+            hex: hex::encode(Sha256::digest(data)),
+        }
     }
 
     pub fn hex(&self) -> &str {
@@ -49,8 +62,14 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             Some(("sha256", hex)) => Digest::from_hex(hex),
-            Some(_) => Err(DigestParseError { input: s.into(), why: "unsupported algorithm" }),
-            None => Err(DigestParseError { input: s.into(), why: "missing algorithm prefix" }),
+            Some(_) => Err(DigestParseError {
+                input: s.into(),
+                why: "unsupported algorithm",
+            }),
+            None => Err(DigestParseError {
+                input: s.into(),
+                why: "missing algorithm prefix",
+            }),
         }
     }
 }
@@ -99,7 +118,12 @@ impl Hasher {
         self.len == 0
     }
     pub fn finish(self) -> (Digest, u64) {
-        (Digest { hex: hex::encode(self.inner.finalize()) }, self.len)
+        (
+            Digest {
+                hex: hex::encode(self.inner.finalize()),
+            },
+            self.len,
+        )
     }
 }
 
@@ -111,7 +135,10 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Hasher::default() }
+        HashingReader {
+            inner,
+            hasher: Hasher::default(),
+        }
     }
     /// Reads the rest of the stream (so the digest covers all of it) and returns it.
     pub fn finish(mut self) -> io::Result<(Digest, u64)> {
@@ -139,7 +166,10 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Hasher::default() }
+        HashingWriter {
+            inner,
+            hasher: Hasher::default(),
+        }
     }
     pub fn finish(self) -> (W, Digest, u64) {
         let (d, n) = self.hasher.finish();

@@ -41,12 +41,19 @@ pub enum LayerError {
     #[error("reading layer tar: {0}")]
     Read(#[source] io::Error),
     #[error("writing {path}: {source}")]
-    Write { path: PathBuf, #[source] source: io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl LayerError {
     fn hostile(entry: &[u8], why: impl Into<String>) -> Self {
-        LayerError::Hostile { entry: String::from_utf8_lossy(entry).into_owned(), why: why.into() }
+        LayerError::Hostile {
+            entry: String::from_utf8_lossy(entry).into_owned(),
+            why: why.into(),
+        }
     }
 }
 
@@ -103,7 +110,10 @@ fn join(parts: &[&[u8]]) -> Vec<u8> {
 
 impl EntryGuard {
     pub fn new(devices: DevicePolicy) -> Self {
-        EntryGuard { devices, seen: HashMap::new() }
+        EntryGuard {
+            devices,
+            seen: HashMap::new(),
+        }
     }
 
     /// Refuses a path one of whose parents is a symlink this layer created.
@@ -137,7 +147,9 @@ impl EntryGuard {
         let ty = entry.header().entry_type();
 
         if last == WHITEOUT_OPAQUE.as_bytes() {
-            return Ok(Checked::Opaque(bytes_path(&join(&parts[..parts.len() - 1]))));
+            return Ok(Checked::Opaque(bytes_path(&join(
+                &parts[..parts.len() - 1],
+            ))));
         }
         if let Some(hidden) = last.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
             if hidden.is_empty() || hidden == b"." || hidden == b".." {
@@ -184,14 +196,22 @@ impl EntryGuard {
                     .link_name_bytes()
                     .ok_or_else(|| LayerError::hostile(raw, "hardlink without a target"))?;
                 let tparts = clean(&target).map_err(|why| {
-                    LayerError::hostile(raw, format!("hardlink target {:?}: {why}", String::from_utf8_lossy(&target)))
+                    LayerError::hostile(
+                        raw,
+                        format!(
+                            "hardlink target {:?}: {why}",
+                            String::from_utf8_lossy(&target)
+                        ),
+                    )
                 })?;
                 if tparts.is_empty() {
                     return Err(LayerError::hostile(raw, "hardlink to the layer root"));
                 }
                 self.check_parents(raw, &tparts)?;
                 match self.seen.get(&join(&tparts)) {
-                    Some(Kind::Dir) => return Err(LayerError::hostile(raw, "hardlink to a directory")),
+                    Some(Kind::Dir) => {
+                        return Err(LayerError::hostile(raw, "hardlink to a directory"))
+                    }
                     Some(_) => {}
                     None => {
                         return Err(LayerError::hostile(
@@ -206,21 +226,36 @@ impl EntryGuard {
                 Kind::Other
             }
             tar::EntryType::Char | tar::EntryType::Block => {
-                let kind = if ty == tar::EntryType::Char { "character" } else { "block" };
+                let kind = if ty == tar::EntryType::Char {
+                    "character"
+                } else {
+                    "block"
+                };
                 match self.devices {
                     DevicePolicy::Refuse => {
-                        return Err(LayerError::Device { entry: String::from_utf8_lossy(raw).into_owned(), kind })
+                        return Err(LayerError::Device {
+                            entry: String::from_utf8_lossy(raw).into_owned(),
+                            kind,
+                        })
                     }
                     DevicePolicy::Skip => return Ok(Checked::Skipped),
                     DevicePolicy::Allow => Kind::Other,
                 }
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Fifo => Kind::Other,
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Fifo => {
+                Kind::Other
+            }
             tar::EntryType::GNUSparse => {
-                return Err(LayerError::hostile(raw, "GNU sparse files are not supported in layers"))
+                return Err(LayerError::hostile(
+                    raw,
+                    "GNU sparse files are not supported in layers",
+                ))
             }
             other => {
-                return Err(LayerError::hostile(raw, format!("unsupported tar entry type {other:?}")))
+                return Err(LayerError::hostile(
+                    raw,
+                    format!("unsupported tar entry type {other:?}"),
+                ))
             }
         };
         // A directory may be listed again (metadata update); anything else replaces.
@@ -265,13 +300,22 @@ pub fn scan_layer<R: Read>(r: R, devices: DevicePolicy) -> Result<LayerSummary, 
         (content, n)
     };
     let (diff_id, tar_size) = hr.finish().map_err(LayerError::Read)?;
-    Ok(LayerSummary { diff_id, tar_size, content_size, entries })
+    Ok(LayerSummary {
+        diff_id,
+        tar_size,
+        content_size,
+        entries,
+    })
 }
 
 /// Unpacks an uncompressed layer tar into `dest` (an empty directory owned by the caller),
 /// turning OCI whiteouts into overlay whiteouts. Returns the same summary as
 /// [`scan_layer`], so callers can check the diff id they expected.
-pub fn unpack_layer<R: Read>(r: R, dest: &Path, devices: DevicePolicy) -> Result<LayerSummary, LayerError> {
+pub fn unpack_layer<R: Read>(
+    r: R,
+    dest: &Path,
+    devices: DevicePolicy,
+) -> Result<LayerSummary, LayerError> {
     let mut hr = HashingReader::new(r);
     let mut dirs: Vec<(PathBuf, tar::Header)> = Vec::new();
     let (content_size, entries) = {
@@ -295,7 +339,10 @@ pub fn unpack_layer<R: Read>(r: R, dest: &Path, devices: DevicePolicy) -> Result
                     let p = dest.join(&rel);
                     ensure_parent(dest, &p.join("x"))?;
                     if !p.is_dir() {
-                        fs::create_dir_all(&p).map_err(|source| LayerError::Write { path: p.clone(), source })?;
+                        fs::create_dir_all(&p).map_err(|source| LayerError::Write {
+                            path: p.clone(),
+                            source,
+                        })?;
                     }
                     sys::set_opaque(&p).map_err(|source| LayerError::Write { path: p, source })?;
                 }
@@ -314,19 +361,36 @@ pub fn unpack_layer<R: Read>(r: R, dest: &Path, devices: DevicePolicy) -> Result
     // Directory times last, deepest first, so writing children does not bump them.
     for (p, h) in dirs.iter().rev() {
         let mode = h.mode().unwrap_or(0o755) & 0o7777;
-        sys::chmod(p, mode).map_err(|source| LayerError::Write { path: p.clone(), source })?;
-        sys::chown_nofollow(p, h).map_err(|source| LayerError::Write { path: p.clone(), source })?;
-        sys::set_times(p, h).map_err(|source| LayerError::Write { path: p.clone(), source })?;
+        sys::chmod(p, mode).map_err(|source| LayerError::Write {
+            path: p.clone(),
+            source,
+        })?;
+        sys::chown_nofollow(p, h).map_err(|source| LayerError::Write {
+            path: p.clone(),
+            source,
+        })?;
+        sys::set_times(p, h).map_err(|source| LayerError::Write {
+            path: p.clone(),
+            source,
+        })?;
     }
     let (diff_id, tar_size) = hr.finish().map_err(LayerError::Read)?;
-    Ok(LayerSummary { diff_id, tar_size, content_size, entries })
+    Ok(LayerSummary {
+        diff_id,
+        tar_size,
+        content_size,
+        entries,
+    })
 }
 
 /// Creates missing parents of `p` (below `dest`) as 0755 directories.
 fn ensure_parent(dest: &Path, p: &Path) -> Result<(), LayerError> {
     if let Some(parent) = p.parent() {
         if parent != dest && !parent.is_dir() {
-            fs::create_dir_all(parent).map_err(|source| LayerError::Write { path: parent.to_path_buf(), source })?;
+            fs::create_dir_all(parent).map_err(|source| LayerError::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
     }
     Ok(())
@@ -340,7 +404,10 @@ fn remove_any(p: &Path) -> Result<(), LayerError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
-    .map_err(|source| LayerError::Write { path: p.to_path_buf(), source })
+    .map_err(|source| LayerError::Write {
+        path: p.to_path_buf(),
+        source,
+    })
 }
 
 fn write_entry<R: Read>(
@@ -350,7 +417,10 @@ fn write_entry<R: Read>(
     dirs: &mut Vec<(PathBuf, tar::Header)>,
 ) -> Result<(), LayerError> {
     let h = e.header().clone();
-    let w = |source| LayerError::Write { path: p.to_path_buf(), source };
+    let w = |source| LayerError::Write {
+        path: p.to_path_buf(),
+        source,
+    };
     let ty = h.entry_type();
     if ty.is_dir() {
         match fs::symlink_metadata(p) {
@@ -368,7 +438,11 @@ fn write_entry<R: Read>(
     let mode = h.mode().map_err(w)? & 0o7777;
     match ty {
         tar::EntryType::Regular | tar::EntryType::Continuous => {
-            let mut f = fs::OpenOptions::new().write(true).create_new(true).open(p).map_err(w)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+                .map_err(w)?;
             io::copy(e, &mut f).map_err(w)?;
             drop(f);
         }
@@ -384,7 +458,10 @@ fn write_entry<R: Read>(
             return Ok(());
         }
         tar::EntryType::Fifo | tar::EntryType::Char | tar::EntryType::Block => {
-            let dev = (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0));
+            let dev = (
+                h.device_major().ok().flatten().unwrap_or(0),
+                h.device_minor().ok().flatten().unwrap_or(0),
+            );
             sys::mknod(p, ty, mode, dev).map_err(w)?;
         }
         _ => unreachable!("entry types are filtered by EntryGuard"),
@@ -424,21 +501,38 @@ mod sys {
     }
 
     pub(super) fn set_xattr(p: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
-        rfs::lsetxattr(p, std::ffi::OsStr::new(std::str::from_utf8(name).map_err(io::Error::other)?), value, XattrFlags::empty())
-            .map_err(io_err)
+        rfs::lsetxattr(
+            p,
+            std::ffi::OsStr::new(std::str::from_utf8(name).map_err(io::Error::other)?),
+            value,
+            XattrFlags::empty(),
+        )
+        .map_err(io_err)
     }
 
     pub(super) fn hardlink(src: &Path, dst: &Path) -> io::Result<()> {
         rfs::linkat(CWD, src, CWD, dst, AtFlags::empty()).map_err(io_err)
     }
 
-    pub(super) fn mknod(p: &Path, ty: tar::EntryType, mode: u32, (major, minor): (u32, u32)) -> io::Result<()> {
+    pub(super) fn mknod(
+        p: &Path,
+        ty: tar::EntryType,
+        mode: u32,
+        (major, minor): (u32, u32),
+    ) -> io::Result<()> {
         let ft = match ty {
             tar::EntryType::Fifo => FileType::Fifo,
             tar::EntryType::Char => FileType::CharacterDevice,
             _ => FileType::BlockDevice,
         };
-        rfs::mknodat(CWD, p, ft, Mode::from_raw_mode(mode), rfs::makedev(major, minor)).map_err(io_err)
+        rfs::mknodat(
+            CWD,
+            p,
+            ft,
+            Mode::from_raw_mode(mode),
+            rfs::makedev(major, minor),
+        )
+        .map_err(io_err)
     }
 
     pub(super) fn chmod(p: &Path, mode: u32) -> io::Result<()> {
@@ -448,7 +542,10 @@ mod sys {
     pub(super) fn chown_nofollow(p: &Path, h: &tar::Header) -> io::Result<()> {
         let uid = h.uid().unwrap_or(0) as u32;
         let gid = h.gid().unwrap_or(0) as u32;
-        let (uid, gid) = (rustix::process::Uid::from_raw(uid), rustix::process::Gid::from_raw(gid));
+        let (uid, gid) = (
+            rustix::process::Uid::from_raw(uid),
+            rustix::process::Gid::from_raw(gid),
+        );
         match rfs::chownat(CWD, p, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(()) => Ok(()),
             // Unprivileged callers keep their own ownership.
@@ -458,8 +555,14 @@ mod sys {
     }
 
     pub(super) fn set_times(p: &Path, h: &tar::Header) -> io::Result<()> {
-        let t = Timespec { tv_sec: h.mtime().unwrap_or(0) as i64, tv_nsec: 0 };
-        let ts = Timestamps { last_access: t, last_modification: t };
+        let t = Timespec {
+            tv_sec: h.mtime().unwrap_or(0) as i64,
+            tv_nsec: 0,
+        };
+        let ts = Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
         rfs::utimensat(CWD, p, &ts, AtFlags::SYMLINK_NOFOLLOW).map_err(io_err)
     }
 }

@@ -10,6 +10,8 @@ pub mod layer;
 pub mod manifest;
 pub mod media;
 pub mod reference;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 
 pub use compression::Compression;
 pub use digest::Digest;

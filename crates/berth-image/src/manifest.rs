@@ -3,7 +3,8 @@
 use crate::digest::Digest;
 use crate::media;
 use oci_spec::image::{
-    Descriptor as OciDescriptor, Digest as OciDigest, ImageIndex, ImageManifest, ImageManifestBuilder, MediaType,
+    Descriptor as OciDescriptor, Digest as OciDigest, ImageIndex, ImageManifest,
+    ImageManifestBuilder, MediaType,
 };
 use std::str::FromStr;
 
@@ -23,11 +24,15 @@ pub struct ManifestError {
 }
 
 fn merr(what: &'static str, why: impl ToString) -> ManifestError {
-    ManifestError { what, why: why.to_string() }
+    ManifestError {
+        what,
+        why: why.to_string(),
+    }
 }
 
 fn to_oci(d: &Descriptor) -> OciDescriptor {
-    let digest = OciDigest::from_str(&d.digest.to_string()).expect("sha256 digests are valid OCI digests");
+    let digest =
+        OciDigest::from_str(&d.digest.to_string()).expect("sha256 digests are valid OCI digests");
     OciDescriptor::new(MediaType::from(d.media_type.as_str()), d.size, digest)
 }
 
@@ -48,7 +53,14 @@ pub fn build_manifest(config: &Descriptor, layers: &[Descriptor]) -> Vec<u8> {
         .layers(layers.iter().map(to_oci).collect::<Vec<_>>())
         .build()
         .expect("manifest has every required field");
-    m.to_string().expect("manifest serialises").into_bytes()
+    canonical(&m)
+}
+
+/// JSON with object keys sorted (oci-spec keeps annotations in a HashMap, whose order
+/// changes from run to run): the same content always gets the same digest.
+fn canonical<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let value = serde_json::to_value(v).expect("serialises");
+    serde_json::to_vec(&value).expect("serialises")
 }
 
 /// What berth needs from a manifest (OCI or Docker schema 2).
@@ -62,10 +74,16 @@ pub struct ParsedManifest {
 pub fn parse_manifest(bytes: &[u8]) -> Result<ParsedManifest, ManifestError> {
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| merr("manifest", e))?;
     if v.get("manifests").is_some() {
-        return Err(merr("manifest", "this is an image index, not an image manifest"));
+        return Err(merr(
+            "manifest",
+            "this is an image index, not an image manifest",
+        ));
     }
     if v.get("schemaVersion").and_then(|s| s.as_u64()) != Some(2) {
-        return Err(merr("manifest", "schemaVersion must be 2 (schema 1 manifests are not supported)"));
+        return Err(merr(
+            "manifest",
+            "schemaVersion must be 2 (schema 1 manifests are not supported)",
+        ));
     }
     let m = ImageManifest::from_reader(bytes).map_err(|e| merr("manifest", e))?;
     let media_type = m
@@ -81,10 +99,17 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<ParsedManifest, ManifestError> {
         .collect::<Result<Vec<_>, _>>()?;
     for l in &layers {
         if !media::is_layer(&l.media_type) {
-            return Err(merr("manifest", format!("unsupported layer media type {:?}", l.media_type)));
+            return Err(merr(
+                "manifest",
+                format!("unsupported layer media type {:?}", l.media_type),
+            ));
         }
     }
-    Ok(ParsedManifest { media_type, config, layers })
+    Ok(ParsedManifest {
+        media_type,
+        config,
+        layers,
+    })
 }
 
 /// One entry of an image index.
@@ -102,7 +127,10 @@ pub fn parse_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, ManifestError> {
         .map(|d| {
             Ok(IndexEntry {
                 descriptor: from_oci(d, "index entry")?,
-                platform: d.platform().as_ref().map(|p| (p.os().to_string(), p.architecture().to_string())),
+                platform: d
+                    .platform()
+                    .as_ref()
+                    .map(|p| (p.os().to_string(), p.architecture().to_string())),
                 annotations: d.annotations().clone().unwrap_or_default(),
             })
         })
@@ -127,7 +155,7 @@ pub fn build_index(entries: &[(Descriptor, Vec<(String, String)>)]) -> Vec<u8> {
         .manifests(manifests)
         .build()
         .expect("index has every required field");
-    idx.to_string().expect("index serialises").into_bytes()
+    canonical(&idx)
 }
 
 #[cfg(test)]
@@ -136,8 +164,16 @@ mod tests {
 
     #[test]
     fn build_and_parse() {
-        let cfg = Descriptor { media_type: media::OCI_CONFIG.into(), digest: Digest::of(b"c"), size: 1 };
-        let l = Descriptor { media_type: media::OCI_LAYER_GZIP.into(), digest: Digest::of(b"l"), size: 2 };
+        let cfg = Descriptor {
+            media_type: media::OCI_CONFIG.into(),
+            digest: Digest::of(b"c"),
+            size: 1,
+        };
+        let l = Descriptor {
+            media_type: media::OCI_LAYER_GZIP.into(),
+            digest: Digest::of(b"l"),
+            size: 2,
+        };
         let m = parse_manifest(&build_manifest(&cfg, std::slice::from_ref(&l))).unwrap();
         assert_eq!(m.config, cfg);
         assert_eq!(m.layers, vec![l]);

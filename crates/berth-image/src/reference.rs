@@ -27,7 +27,10 @@ pub struct ReferenceError {
 }
 
 fn err(input: &str, why: impl Into<String>) -> ReferenceError {
-    ReferenceError { input: input.into(), why: why.into() }
+    ReferenceError {
+        input: input.into(),
+        why: why.into(),
+    }
 }
 
 fn valid_path_component(c: &str) -> bool {
@@ -64,7 +67,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -100,7 +104,10 @@ impl Reference {
             return Err(err(input, "too long"));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => (r, Some(d.parse::<Digest>().map_err(|e| err(input, e.to_string()))?)),
+            Some((r, d)) => (
+                r,
+                Some(d.parse::<Digest>().map_err(|e| err(input, e.to_string()))?),
+            ),
             None => (input, None),
         };
         let (name, tag) = match rest.rfind(':') {
@@ -109,7 +116,10 @@ impl Reference {
         };
         if let Some(t) = tag {
             if !valid_tag(t) {
-                return Err(err(input, format!("invalid tag {t:?} (letters, digits, _ . -, at most 128)")));
+                return Err(err(
+                    input,
+                    format!("invalid tag {t:?} (letters, digits, _ . -, at most 128)"),
+                ));
             }
         }
         let (domain, path) = match name.split_once('/') {
@@ -123,7 +133,11 @@ impl Reference {
             }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
         };
-        let domain = if domain == LEGACY_DOMAIN { DEFAULT_DOMAIN.to_string() } else { domain };
+        let domain = if domain == LEGACY_DOMAIN {
+            DEFAULT_DOMAIN.to_string()
+        } else {
+            domain
+        };
         if path.is_empty() {
             return Err(err(input, "missing repository name"));
         }
@@ -144,7 +158,12 @@ impl Reference {
         } else {
             path
         };
-        Ok(Reference { domain, path, tag: tag.map(str::to_string), digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     /// Like [`Reference::parse`], adding `:latest` when neither tag nor digest was given.
@@ -174,7 +193,11 @@ impl Reference {
 /// Shortens a full repository name the way Docker prints it.
 pub fn familiar(repo: &str) -> String {
     match repo.strip_prefix("docker.io/") {
-        Some(rest) => rest.strip_prefix("library/").filter(|r| !r.contains('/')).unwrap_or(rest).to_string(),
+        Some(rest) => rest
+            .strip_prefix("library/")
+            .filter(|r| !r.contains('/'))
+            .unwrap_or(rest)
+            .to_string(),
         None => repo.to_string(),
     }
 }
@@ -211,20 +234,42 @@ mod tests {
         assert_eq!(p("localhost:5000/app").domain, "localhost:5000");
         assert_eq!(p("localhost/app").domain, "localhost");
         assert_eq!(p("127.0.0.1:5000/a/b/c:t").path, "a/b/c");
-        assert_eq!(p("index.docker.io/library/debian").familiar_repository(), "debian");
-        assert_eq!(p("localhost:5000/app").familiar_repository(), "localhost:5000/app");
+        assert_eq!(
+            p("index.docker.io/library/debian").familiar_repository(),
+            "debian"
+        );
+        assert_eq!(
+            p("localhost:5000/app").familiar_repository(),
+            "localhost:5000/app"
+        );
         assert_eq!(p("[::1]:5000/app").domain, "[::1]:5000");
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let r = p(&format!("debian:bookworm@{d}"));
         assert_eq!(r.tag.as_deref(), Some("bookworm"));
         assert_eq!(r.digest.unwrap().to_string(), d);
         assert_eq!(p("a_b__c-d---e.f").path, "library/a_b__c-d---e.f");
-        assert_eq!(Reference::parse_tagged("x").unwrap().to_string(), "x:latest");
+        assert_eq!(
+            Reference::parse_tagged("x").unwrap().to_string(),
+            "x:latest"
+        );
     }
 
     #[test]
     fn refusals() {
-        for bad in ["", "UPPER", "a/", "/a", "a//b", "a:", "a:-x", "a@sha256:zz", "a..b", "_a", "a/../b", "host:port/x"] {
+        for bad in [
+            "",
+            "UPPER",
+            "a/",
+            "/a",
+            "a//b",
+            "a:",
+            "a:-x",
+            "a@sha256:zz",
+            "a..b",
+            "_a",
+            "a/../b",
+            "host:port/x",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} must be refused");
         }
     }

@@ -36,7 +36,9 @@ impl std::str::FromStr for ArchiveFormat {
         match s {
             "docker-archive" | "docker" => Ok(ArchiveFormat::Docker),
             "oci-archive" | "oci" => Ok(ArchiveFormat::Oci),
-            o => Err(format!("unknown archive format {o:?}: use docker-archive or oci-archive")),
+            o => Err(format!(
+                "unknown archive format {o:?}: use docker-archive or oci-archive"
+            )),
         }
     }
 }
@@ -108,7 +110,12 @@ impl IndexedArchive {
             }
         }
         let file = File::open(&path).ctx("open archive", &path)?;
-        Ok(IndexedArchive { file, path, files, _spool: spool })
+        Ok(IndexedArchive {
+            file,
+            path,
+            files,
+            _spool: spool,
+        })
     }
 
     fn has(&self, name: &str) -> bool {
@@ -116,22 +123,29 @@ impl IndexedArchive {
     }
 
     fn reader(&self, name: &str) -> Result<impl Read + '_> {
-        let (off, size) = *self
-            .files
-            .get(&clean_name(name))
-            .ok_or_else(|| Error::invalid(format!("archive {}: {name:?} is referenced but not present", self.path.display())))?;
+        let (off, size) = *self.files.get(&clean_name(name)).ok_or_else(|| {
+            Error::invalid(format!(
+                "archive {}: {name:?} is referenced but not present",
+                self.path.display()
+            ))
+        })?;
         let mut f = &self.file;
-        f.seek(SeekFrom::Start(off)).ctx("read archive", &self.path)?;
+        f.seek(SeekFrom::Start(off))
+            .ctx("read archive", &self.path)?;
         Ok(BufReader::with_capacity(256 * 1024, f.take(size)))
     }
 
     fn read_small(&self, name: &str) -> Result<Vec<u8>> {
         let (_, size) = self.files.get(&clean_name(name)).copied().unwrap_or((0, 0));
         if size > 64 << 20 {
-            return Err(Error::invalid(format!("archive member {name:?} is too large for a JSON document")));
+            return Err(Error::invalid(format!(
+                "archive member {name:?} is too large for a JSON document"
+            )));
         }
         let mut v = Vec::new();
-        self.reader(name)?.read_to_end(&mut v).ctx("read archive", &self.path)?;
+        self.reader(name)?
+            .read_to_end(&mut v)
+            .ctx("read archive", &self.path)?;
         Ok(v)
     }
 
@@ -140,7 +154,11 @@ impl IndexedArchive {
         let v = self.read_small(&format!("blobs/sha256/{}", d.hex()))?;
         let got = Digest::of(&v);
         if &got != d {
-            return Err(Error::DigestMismatch { what: format!("archive blob {d}"), expected: d.to_string(), actual: got.to_string() });
+            return Err(Error::DigestMismatch {
+                what: format!("archive blob {d}"),
+                expected: d.to_string(),
+                actual: got.to_string(),
+            });
         }
         Ok(v)
     }
@@ -204,7 +222,10 @@ impl Store {
                     layers.push(known);
                     continue;
                 }
-                progress.begin(&format!("layer {}/{}", i + 1, c.layers.len()), ar.files.get(&l.member).map(|x| x.1));
+                progress.begin(
+                    &format!("layer {}/{}", i + 1, c.layers.len()),
+                    ar.files.get(&l.member).map(|x| x.1),
+                );
                 let stored = store_layer(
                     &self.blobs,
                     ar.reader(&l.member)?,
@@ -213,7 +234,9 @@ impl Store {
                     progress,
                 )
                 .map_err(|e| match e {
-                    Error::DigestMismatch { expected, actual, .. } => Error::DigestMismatch {
+                    Error::DigestMismatch {
+                        expected, actual, ..
+                    } => Error::DigestMismatch {
                         what: format!("layer {:?} of the archive", l.member),
                         expected,
                         actual,
@@ -225,10 +248,26 @@ impl Store {
             }
             // A manifest is kept only if its layers were stored exactly as it lists them.
             let keep = c.manifest.as_ref().is_some_and(|_| {
-                c.layers.iter().zip(&layers).all(|(s, l)| s.expected.as_ref().is_some_and(|d| d.digest == l.digest))
+                c.layers
+                    .iter()
+                    .zip(&layers)
+                    .all(|(s, l)| s.expected.as_ref().is_some_and(|d| d.digest == l.digest))
             });
-            let manifest = if keep { c.manifest.as_ref().map(|(b, mt)| (b.as_slice(), mt.clone())) } else { None };
-            out.push(self.commit_image(NewImage { config: &c.config, layers, manifest }, &c.names)?);
+            let manifest = if keep {
+                c.manifest
+                    .as_ref()
+                    .map(|(b, mt)| (b.as_slice(), mt.clone()))
+            } else {
+                None
+            };
+            out.push(self.commit_image(
+                NewImage {
+                    config: &c.config,
+                    layers,
+                    manifest,
+                },
+                &c.names,
+            )?);
         }
         Ok(out)
     }
@@ -252,7 +291,9 @@ impl Store {
                 digest: d.clone(),
                 media_type,
                 size: size as u64,
-                diff_id: diff_id.parse().map_err(|e| Error::invalid(format!("store database: {e}")))?,
+                diff_id: diff_id
+                    .parse()
+                    .map_err(|e| Error::invalid(format!("store database: {e}")))?,
                 tar_size: tar_size as u64,
                 content_size: content_size as u64,
             }),
@@ -262,8 +303,9 @@ impl Store {
 }
 
 fn docker_candidates(ar: &IndexedArchive) -> Result<Vec<Candidate>> {
-    let entries: Vec<DockerManifestEntry> = serde_json::from_slice(&ar.read_small("manifest.json")?)
-        .map_err(|e| Error::invalid(format!("manifest.json of the archive: {e}")))?;
+    let entries: Vec<DockerManifestEntry> =
+        serde_json::from_slice(&ar.read_small("manifest.json")?)
+            .map_err(|e| Error::invalid(format!("manifest.json of the archive: {e}")))?;
     let mut out = Vec::new();
     for e in entries {
         let config = ar.read_small(&e.config)?;
@@ -281,10 +323,19 @@ fn docker_candidates(ar: &IndexedArchive) -> Result<Vec<Candidate>> {
                     .trim_start_matches("./")
                     .strip_prefix("blobs/sha256/")
                     .and_then(|h| Digest::from_hex(h).ok())
-                    .map(|digest| Descriptor { media_type: String::new(), digest, size: 0 }),
+                    .map(|digest| Descriptor {
+                        media_type: String::new(),
+                        digest,
+                        size: 0,
+                    }),
             })
             .collect();
-        out.push(Candidate { config, names, layers, manifest: None });
+        out.push(Candidate {
+            config,
+            names,
+            layers,
+            manifest: None,
+        });
     }
     Ok(out)
 }
@@ -304,15 +355,23 @@ fn oci_candidates(ar: &IndexedArchive) -> Result<Vec<Candidate>> {
         let mt = entry.descriptor.media_type.as_str();
         let bytes = ar.read_blob(&entry.descriptor.digest)?;
         if mt == media::OCI_INDEX || mt == media::DOCKER_MANIFEST_LIST {
-            let nested = manifest::parse_index(&bytes).map_err(|e| Error::invalid(e.to_string()))?;
-            let host = ("linux".to_string(), berth_image::config::host_arch().to_string());
-            let pick = nested.iter().find(|n| n.platform.as_ref() == Some(&host)).or(nested.first());
+            let nested =
+                manifest::parse_index(&bytes).map_err(|e| Error::invalid(e.to_string()))?;
+            let host = (
+                "linux".to_string(),
+                berth_image::config::host_arch().to_string(),
+            );
+            let pick = nested
+                .iter()
+                .find(|n| n.platform.as_ref() == Some(&host))
+                .or(nested.first());
             if let Some(p) = pick {
                 queue.push((p.clone(), names));
             }
             continue;
         }
-        let m = manifest::parse_manifest(&bytes).map_err(|e| Error::invalid(format!("{e} (blob {})", entry.descriptor.digest)))?;
+        let m = manifest::parse_manifest(&bytes)
+            .map_err(|e| Error::invalid(format!("{e} (blob {})", entry.descriptor.digest)))?;
         let config = ar.read_blob(&m.config.digest)?;
         if let Some(existing) = out.iter_mut().find(|c| c.config == config) {
             existing.names.extend(names);
@@ -321,9 +380,17 @@ fn oci_candidates(ar: &IndexedArchive) -> Result<Vec<Candidate>> {
         let layers = m
             .layers
             .iter()
-            .map(|l| LayerSource { member: format!("blobs/sha256/{}", l.digest.hex()), expected: Some(l.clone()) })
+            .map(|l| LayerSource {
+                member: format!("blobs/sha256/{}", l.digest.hex()),
+                expected: Some(l.clone()),
+            })
             .collect();
-        out.push(Candidate { config, names, layers, manifest: Some((bytes, m.media_type)) });
+        out.push(Candidate {
+            config,
+            names,
+            layers,
+            manifest: Some((bytes, m.media_type)),
+        });
     }
     out.reverse();
     Ok(out)
@@ -350,7 +417,8 @@ pub struct SaveItem {
 
 fn header(path: &str, size: u64) -> tar::Header {
     let mut h = tar::Header::new_ustar();
-    h.set_path(path).expect("archive member names are short and clean");
+    h.set_path(path)
+        .expect("archive member names are short and clean");
     h.set_size(size);
     h.set_mode(0o644);
     h.set_mtime(0);
@@ -363,7 +431,8 @@ fn header(path: &str, size: u64) -> tar::Header {
 
 fn add_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<()> {
     let mut h = header(path, data.len() as u64);
-    b.append_data(&mut h, path, data).ctx("write archive member", path)
+    b.append_data(&mut h, path, data)
+        .ctx("write archive member", path)
 }
 
 fn add_dir<W: Write>(b: &mut tar::Builder<W>, path: &str) -> Result<()> {
@@ -374,7 +443,8 @@ fn add_dir<W: Write>(b: &mut tar::Builder<W>, path: &str) -> Result<()> {
     h.set_mtime(0);
     h.set_size(0);
     h.set_cksum();
-    b.append_data(&mut h, path, io::empty()).ctx("write archive member", path)
+    b.append_data(&mut h, path, io::empty())
+        .ctx("write archive member", path)
 }
 
 impl Store {
@@ -408,7 +478,12 @@ impl Store {
         b.into_inner().ctx("finish archive", "output")
     }
 
-    fn save_docker<W: Write>(&self, items: &[SaveItem], b: &mut tar::Builder<W>, progress: &dyn Progress) -> Result<()> {
+    fn save_docker<W: Write>(
+        &self,
+        items: &[SaveItem],
+        b: &mut tar::Builder<W>,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let mut manifest = Vec::new();
         let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let mut written = std::collections::HashSet::new();
@@ -422,31 +497,61 @@ impl Store {
             for (i, l) in it.image.layers.iter().enumerate() {
                 let name = format!("{}.tar", l.diff_id.hex());
                 if written.insert(name.clone()) {
-                    progress.begin(&format!("layer {}/{}", i + 1, it.image.layers.len()), Some(l.tar_size));
+                    progress.begin(
+                        &format!("layer {}/{}", i + 1, it.image.layers.len()),
+                        Some(l.tar_size),
+                    );
                     self.append_plain_layer(b, &name, l, progress)?;
                     progress.end(&format!("layer {}", l.diff_id.short()));
                 }
                 layer_names.push(name);
             }
-            let tags: Vec<String> = it.names.iter().map(|r| format!("{}:{}", familiar(&r.repository()), r.tag_or_latest())).collect();
+            let tags: Vec<String> = it
+                .names
+                .iter()
+                .map(|r| format!("{}:{}", familiar(&r.repository()), r.tag_or_latest()))
+                .collect();
             for r in &it.names {
                 repositories
                     .entry(familiar(&r.repository()))
                     .or_default()
                     .insert(r.tag_or_latest().to_string(), it.image.id.hex().to_string());
             }
-            manifest.push(DockerManifestEntry { config: config_name, repo_tags: Some(tags), layers: layer_names });
+            manifest.push(DockerManifestEntry {
+                config: config_name,
+                repo_tags: Some(tags),
+                layers: layer_names,
+            });
         }
-        add_bytes(b, "manifest.json", &serde_json::to_vec(&manifest).expect("serialises"))?;
-        add_bytes(b, "repositories", &serde_json::to_vec(&repositories).expect("serialises"))?;
+        add_bytes(
+            b,
+            "manifest.json",
+            &serde_json::to_vec(&manifest).expect("serialises"),
+        )?;
+        add_bytes(
+            b,
+            "repositories",
+            &serde_json::to_vec(&repositories).expect("serialises"),
+        )?;
         Ok(())
     }
 
     /// Streams a layer as uncompressed tar, checking its diff id on the way.
-    fn append_plain_layer<W: Write>(&self, b: &mut tar::Builder<W>, name: &str, l: &LayerRecord, progress: &dyn Progress) -> Result<()> {
+    fn append_plain_layer<W: Write>(
+        &self,
+        b: &mut tar::Builder<W>,
+        name: &str,
+        l: &LayerRecord,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let mut h = header(name, l.tar_size);
-        let mut r = HashingReader::new(CountRead { inner: open_plain(&self.blobs, &l.digest)?, progress });
-        b.append_data(&mut h, name, &mut r).ctx("write archive member", name)?;
+        let mut r = HashingReader::new(CountRead {
+            inner: open_plain(&self.blobs, &l.digest)?,
+            progress,
+        });
+        b.append_data(&mut h, name, &mut r).map_err(|e| {
+            Error::invalid(format!("cannot write layer {} to the archive: {e} (if the store is damaged, `berth system check` says so)", l.digest))
+        })?;
         let (d, n) = r.finish().ctx("read layer", self.blobs.path(&l.digest))?;
         if d != l.diff_id || n != l.tar_size {
             return Err(Error::DigestMismatch {
@@ -473,20 +578,37 @@ impl Store {
         for it in items {
             let config = self.blobs.read(&it.image.id)?;
             let manifest_bytes = self.blobs.read(&it.image.manifest)?;
-            let parsed = manifest::parse_manifest(&manifest_bytes).map_err(|e| Error::invalid(e.to_string()))?;
-            let recompress = compression.filter(|c| it.image.layers.iter().any(|l| Compression::from_media_type(&l.media_type) != *c));
+            let parsed = manifest::parse_manifest(&manifest_bytes)
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            let recompress = compression.filter(|c| {
+                it.image
+                    .layers
+                    .iter()
+                    .any(|l| Compression::from_media_type(&l.media_type) != *c)
+            });
             let mut layer_descs = Vec::new();
             for (i, l) in it.image.layers.iter().enumerate() {
-                progress.begin(&format!("layer {}/{}", i + 1, it.image.layers.len()), Some(l.size));
+                progress.begin(
+                    &format!("layer {}/{}", i + 1, it.image.layers.len()),
+                    Some(l.size),
+                );
                 let desc = match recompress {
                     Some(c) if Compression::from_media_type(&l.media_type) != c => {
                         let tmp = self.tmp_dir().join(format!("save-{}", random_name()));
                         let _guard = tempfile_guard::Guard(tmp.clone());
                         let (digest, size) = {
                             let f = File::create(&tmp).ctx("create", &tmp)?;
-                            let mut w = Compressor::new(c, HashingWriter::new(io::BufWriter::new(f))).ctx("compress", &tmp)?;
-                            io::copy(&mut CountRead { inner: open_plain(&self.blobs, &l.digest)?, progress }, &mut w)
-                                .ctx("recompress layer", &tmp)?;
+                            let mut w =
+                                Compressor::new(c, HashingWriter::new(io::BufWriter::new(f)))
+                                    .ctx("compress", &tmp)?;
+                            io::copy(
+                                &mut CountRead {
+                                    inner: open_plain(&self.blobs, &l.digest)?,
+                                    progress,
+                                },
+                                &mut w,
+                            )
+                            .ctx("recompress layer", &tmp)?;
                             let hw = w.finish().ctx("compress", &tmp)?;
                             let (mut buf, d, n) = hw.finish();
                             buf.flush().ctx("write", &tmp)?;
@@ -495,37 +617,61 @@ impl Store {
                         let name = format!("blobs/sha256/{}", digest.hex());
                         if written.insert(name.clone()) {
                             let mut h = header(&name, size);
-                            b.append_data(&mut h, &name, File::open(&tmp).ctx("open", &tmp)?).ctx("write archive member", &name)?;
+                            b.append_data(&mut h, &name, File::open(&tmp).ctx("open", &tmp)?)
+                                .ctx("write archive member", &name)?;
                         }
-                        Descriptor { media_type: c.oci_layer_media_type().into(), digest, size }
+                        Descriptor {
+                            media_type: c.oci_layer_media_type().into(),
+                            digest,
+                            size,
+                        }
                     }
                     _ => {
                         let name = format!("blobs/sha256/{}", l.digest.hex());
                         if written.insert(name.clone()) {
                             let mut h = header(&name, l.size);
                             let f = self.blobs.open(&l.digest)?;
-                            b.append_data(&mut h, &name, CountRead { inner: f, progress }).ctx("write archive member", &name)?;
+                            b.append_data(&mut h, &name, CountRead { inner: f, progress })
+                                .ctx("write archive member", &name)?;
                         }
-                        Descriptor { media_type: l.media_type.clone(), digest: l.digest.clone(), size: l.size }
+                        Descriptor {
+                            media_type: l.media_type.clone(),
+                            digest: l.digest.clone(),
+                            size: l.size,
+                        }
                     }
                 };
                 progress.end(&format!("layer {}", desc.digest.short()));
                 layer_descs.push(desc);
             }
             let (mbytes, mt) = if recompress.is_some() {
-                let cfg = Descriptor { media_type: media::OCI_CONFIG.into(), digest: it.image.id.clone(), size: config.len() as u64 };
-                (manifest::build_manifest(&cfg, &layer_descs), media::OCI_MANIFEST.to_string())
+                let cfg = Descriptor {
+                    media_type: media::OCI_CONFIG.into(),
+                    digest: it.image.id.clone(),
+                    size: config.len() as u64,
+                };
+                (
+                    manifest::build_manifest(&cfg, &layer_descs),
+                    media::OCI_MANIFEST.to_string(),
+                )
             } else {
                 (manifest_bytes, parsed.media_type.clone())
             };
             let mdigest = Digest::of(&mbytes);
-            for (name, data) in [(it.image.id.hex().to_string(), config.as_slice()), (mdigest.hex().to_string(), mbytes.as_slice())] {
+            for (name, data) in [
+                (it.image.id.hex().to_string(), config.as_slice()),
+                (mdigest.hex().to_string(), mbytes.as_slice()),
+            ] {
                 let member = format!("blobs/sha256/{name}");
                 if written.insert(member.clone()) {
                     add_bytes(b, &member, data)?;
                 }
             }
-            let desc = Descriptor { media_type: mt, digest: mdigest, size: mbytes.len() as u64 };
+            let desc = Descriptor {
+                media_type: mt,
+                digest: mdigest,
+                size: mbytes.len() as u64,
+            };
             if it.names.is_empty() {
                 index.push((desc.clone(), vec![]));
             }
@@ -533,7 +679,10 @@ impl Store {
                 let full = format!("{}:{}", r.repository(), r.tag_or_latest());
                 index.push((
                     desc.clone(),
-                    vec![(ANN_CONTAINERD_NAME.to_string(), full.clone()), (ANN_REF_NAME.to_string(), full)],
+                    vec![
+                        (ANN_CONTAINERD_NAME.to_string(), full.clone()),
+                        (ANN_REF_NAME.to_string(), full),
+                    ],
                 ));
             }
         }

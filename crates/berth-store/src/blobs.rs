@@ -18,7 +18,10 @@ pub struct Blobs {
 
 impl Blobs {
     pub(crate) fn new(root: &Path) -> Blobs {
-        Blobs { dir: root.join("blobs/sha256"), ingest: root.join("ingest") }
+        Blobs {
+            dir: root.join("blobs/sha256"),
+            ingest: root.join("ingest"),
+        }
     }
 
     pub fn path(&self, d: &Digest) -> PathBuf {
@@ -38,19 +41,31 @@ impl Blobs {
         let p = self.path(d);
         File::open(&p).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
-                Error::NotFound(format!("blob {d} is missing from the store (run `berth system check`)"))
+                Error::NotFound(format!(
+                    "blob {d} is missing from the store (run `berth system check`)"
+                ))
             } else {
-                Error::Io { op: "open blob", path: p, source: e }
+                Error::Io {
+                    op: "open blob",
+                    path: p,
+                    source: e,
+                }
             }
         })
     }
 
     pub fn read(&self, d: &Digest) -> Result<Vec<u8>> {
         let mut v = Vec::new();
-        self.open(d)?.read_to_end(&mut v).ctx("read blob", self.path(d))?;
+        self.open(d)?
+            .read_to_end(&mut v)
+            .ctx("read blob", self.path(d))?;
         let got = Digest::of(&v);
         if &got != d {
-            return Err(Error::DigestMismatch { what: format!("blob {d}"), expected: d.to_string(), actual: got.to_string() });
+            return Err(Error::DigestMismatch {
+                what: format!("blob {d}"),
+                expected: d.to_string(),
+                actual: got.to_string(),
+            });
         }
         Ok(v)
     }
@@ -58,8 +73,16 @@ impl Blobs {
     /// Starts writing a new blob.
     pub fn writer(&self) -> Result<BlobWriter> {
         let path = self.ingest.join(random_name());
-        let f = fs::OpenOptions::new().write(true).create_new(true).open(&path).ctx("create", &path)?;
-        Ok(BlobWriter { inner: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, f))), path, dir: self.dir.clone() })
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .ctx("create", &path)?;
+        Ok(BlobWriter {
+            inner: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, f))),
+            path,
+            dir: self.dir.clone(),
+        })
     }
 
     /// Stores bytes as a blob, returning their digest.
@@ -79,7 +102,11 @@ impl Blobs {
         let mut out = Vec::new();
         for e in fs::read_dir(&self.dir).ctx("list", &self.dir)? {
             let e = e.ctx("list", &self.dir)?;
-            if let Some(d) = e.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+            if let Some(d) = e
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            {
                 out.push(d);
             }
         }
@@ -121,7 +148,10 @@ impl BlobWriter {
         let path = &self.path;
         // On any error below, Drop removes the temporary file.
         let (buf, digest, size) = inner.finish();
-        let file = buf.into_inner().map_err(|e| e.into_error()).ctx("write", path)?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .ctx("write", path)?;
         file.sync_all().ctx("fsync", path)?;
         drop(file);
         if let Some(want) = expected {

@@ -34,10 +34,14 @@ pub fn host_mirror(suite: &str) -> Option<String> {
         files.extend(v);
     }
     for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
         let found = match f.extension().and_then(|e| e.to_str()) {
             Some("sources") => mirror_from_deb822(&text, suite),
-            _ if f.file_name().is_some_and(|n| n == "sources.list") || f.extension().is_some_and(|e| e == "list") => {
+            _ if f.file_name().is_some_and(|n| n == "sources.list")
+                || f.extension().is_some_and(|e| e == "list") =>
+            {
                 mirror_from_one_line(&text, suite)
             }
             _ => None,
@@ -88,7 +92,10 @@ fn mirror_from_deb822(text: &str, suite: &str) -> Option<String> {
                 }
             }
         }
-        if enabled && types.split_whitespace().any(|t| t == "deb") && suites.split_whitespace().any(|s| s == suite) {
+        if enabled
+            && types.split_whitespace().any(|t| t == "deb")
+            && suites.split_whitespace().any(|s| s == suite)
+        {
             return uris.split_whitespace().next().map(str::to_string);
         }
     }
@@ -96,13 +103,27 @@ fn mirror_from_deb822(text: &str, suite: &str) -> Option<String> {
 }
 
 /// Paths whose contents stay out of the image (the runtime provides them, or they are caches).
-const EMPTIED: &[&str] = &["dev", "proc", "sys", "run", "tmp", "var/cache/apt/archives", "var/lib/apt/lists", "debootstrap"];
+const EMPTIED: &[&str] = &[
+    "dev",
+    "proc",
+    "sys",
+    "run",
+    "tmp",
+    "var/cache/apt/archives",
+    "var/lib/apt/lists",
+    "debootstrap",
+];
 
 impl Store {
-    pub fn bootstrap(&self, opts: &BootstrapOptions, progress: &dyn Progress) -> Result<ImageRecord> {
+    pub fn bootstrap(
+        &self,
+        opts: &BootstrapOptions,
+        progress: &dyn Progress,
+    ) -> Result<ImageRecord> {
         if which("debootstrap").is_none() {
             return Err(Error::NotFound(
-                "debootstrap is not installed: install it with `apt-get install debootstrap`".into(),
+                "debootstrap is not installed: install it with `apt-get install debootstrap`"
+                    .into(),
             ));
         }
         let mirror = opts.mirror.clone().or_else(|| host_mirror(&opts.suite));
@@ -112,10 +133,19 @@ impl Store {
         result
     }
 
-    fn bootstrap_in(&self, dir: &Path, mirror: Option<&str>, opts: &BootstrapOptions, progress: &dyn Progress) -> Result<ImageRecord> {
+    fn bootstrap_in(
+        &self,
+        dir: &Path,
+        mirror: Option<&str>,
+        opts: &BootstrapOptions,
+        progress: &dyn Progress,
+    ) -> Result<ImageRecord> {
         std::fs::create_dir_all(dir).ctx("create", dir)?;
         let mut cmd = Command::new("debootstrap");
-        cmd.arg(format!("--variant={}", opts.variant.as_deref().unwrap_or("minbase")));
+        cmd.arg(format!(
+            "--variant={}",
+            opts.variant.as_deref().unwrap_or("minbase")
+        ));
         if !opts.include.is_empty() {
             cmd.arg(format!("--include={}", opts.include.join(",")));
         }
@@ -124,10 +154,18 @@ impl Store {
             cmd.arg(m);
         }
         progress.begin(
-            &format!("debootstrap {} ({})", opts.suite, mirror.unwrap_or("debootstrap's default mirror")),
+            &format!(
+                "debootstrap {} ({})",
+                opts.suite,
+                mirror.unwrap_or("debootstrap's default mirror")
+            ),
             None,
         );
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ctx("run", "debootstrap")?;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ctx("run", "debootstrap")?;
         let stderr = child.stderr.take().expect("piped");
         let err_thread = std::thread::spawn(move || {
             let mut tail: Vec<String> = Vec::new();
@@ -140,7 +178,10 @@ impl Store {
             tail
         });
         let mut last = Vec::new();
-        for line in BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok) {
+        for line in BufReader::new(child.stdout.take().expect("piped"))
+            .lines()
+            .map_while(Result::ok)
+        {
             progress.line(&line);
             last.push(line);
             if last.len() > 30 {
@@ -152,7 +193,16 @@ impl Store {
         if !status.success() {
             let log = dir.join("debootstrap/debootstrap.log");
             let log_tail = std::fs::read_to_string(&log)
-                .map(|s| s.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
+                .map(|s| {
+                    s.lines()
+                        .rev()
+                        .take(15)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
                 .unwrap_or_default();
             return Err(Error::invalid(format!(
                 "debootstrap {} failed ({status}):\n{}\n{}\n{}",
@@ -167,7 +217,12 @@ impl Store {
     }
 
     /// Imports a directory tree as a one-layer image, streaming it as a tar.
-    fn import_dir(&self, dir: &Path, opts: &BootstrapOptions, progress: &dyn Progress) -> Result<ImageRecord> {
+    fn import_dir(
+        &self,
+        dir: &Path,
+        opts: &BootstrapOptions,
+        progress: &dyn Progress,
+    ) -> Result<ImageRecord> {
         let (reader, mut writer) = std::io::pipe().ctx("create pipe", dir)?;
         let dir_owned = dir.to_path_buf();
         let producer = std::thread::spawn(move || -> std::io::Result<()> {
@@ -182,11 +237,17 @@ impl Store {
         let io = ImportOptions {
             tags: opts.tags.clone(),
             changes: vec![],
-            message: Some(format!("debootstrap {} {}", opts.variant.as_deref().unwrap_or("minbase"), opts.suite)),
+            message: Some(format!(
+                "debootstrap {} {}",
+                opts.variant.as_deref().unwrap_or("minbase"),
+                opts.suite
+            )),
             devices: DevicePolicy::Refuse,
             created_by: Some(format!("berth bootstrap {}", opts.suite)),
             base_config: Some(RunConfig {
-                env: Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]),
+                env: Some(vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                ]),
                 cmd: Some(vec!["bash".into()]),
                 ..Default::default()
             }),
@@ -201,10 +262,17 @@ impl Store {
 
 /// Appends a tree in sorted order, leaving the contents of [`EMPTIED`] out.
 fn append_tree<W: std::io::Write>(b: &mut tar::Builder<W>, root: &Path) -> std::io::Result<()> {
-    let walker = walkdir::WalkDir::new(root).sort_by_file_name().min_depth(1).into_iter().filter_entry(|e| {
-        let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-        !EMPTIED.iter().any(|x| rel.starts_with(x) && rel != Path::new(x)) && rel != Path::new("debootstrap")
-    });
+    let walker = walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| {
+            let rel = e.path().strip_prefix(root).unwrap_or(e.path());
+            !EMPTIED
+                .iter()
+                .any(|x| rel.starts_with(x) && rel != Path::new(x))
+                && rel != Path::new("debootstrap")
+        });
     for e in walker {
         let e = e.map_err(std::io::Error::other)?;
         let rel = e.path().strip_prefix(root).expect("below root");
@@ -215,7 +283,9 @@ fn append_tree<W: std::io::Write>(b: &mut tar::Builder<W>, root: &Path) -> std::
 
 fn which(cmd: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path).map(|p| p.join(cmd)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|p| p.join(cmd))
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -225,10 +295,19 @@ mod tests {
     #[test]
     fn mirrors_from_sources() {
         let one = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.invalid/debian bookworm main\ndeb http://other.invalid/debian-security bookworm-security main\n";
-        assert_eq!(mirror_from_one_line(one, "bookworm").as_deref(), Some("http://mirror.invalid/debian"));
+        assert_eq!(
+            mirror_from_one_line(one, "bookworm").as_deref(),
+            Some("http://mirror.invalid/debian")
+        );
         assert_eq!(mirror_from_one_line(one, "trixie"), None);
         let deb822 = "Types: deb\nURIs: http://a.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://a.invalid/debian-security\nSuites: bookworm-security\n";
-        assert_eq!(mirror_from_deb822(deb822, "bookworm").as_deref(), Some("http://a.invalid/debian"));
-        assert_eq!(mirror_from_deb822(deb822, "bookworm-security").as_deref(), Some("http://a.invalid/debian-security"));
+        assert_eq!(
+            mirror_from_deb822(deb822, "bookworm").as_deref(),
+            Some("http://a.invalid/debian")
+        );
+        assert_eq!(
+            mirror_from_deb822(deb822, "bookworm-security").as_deref(),
+            Some("http://a.invalid/debian-security")
+        );
     }
 }

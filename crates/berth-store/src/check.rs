@@ -52,7 +52,8 @@ impl Store {
             match self.blobs.verify(d) {
                 Ok(true) => {}
                 Ok(false) => {
-                    r.problems.push(format!("blob {d}: content does not match its digest"));
+                    r.problems
+                        .push(format!("blob {d}: content does not match its digest"));
                     corrupt.insert(d.clone());
                 }
                 Err(e) => {
@@ -79,10 +80,18 @@ impl Store {
             if !usable(&img.manifest) {
                 why.push(format!("manifest blob {} missing or corrupt", img.manifest));
             } else {
-                match self.blobs.read(&img.manifest).map_err(|e| e.to_string()).and_then(|b| manifest::parse_manifest(&b).map_err(|e| e.to_string())) {
+                match self
+                    .blobs
+                    .read(&img.manifest)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| manifest::parse_manifest(&b).map_err(|e| e.to_string()))
+                {
                     Ok(m) => {
                         if m.config.digest != img.id {
-                            why.push(format!("manifest names config {} but the image id is {}", m.config.digest, img.id));
+                            why.push(format!(
+                                "manifest names config {} but the image id is {}",
+                                m.config.digest, img.id
+                            ));
                         }
                         let listed: Vec<&Digest> = m.layers.iter().map(|l| &l.digest).collect();
                         let recorded: Vec<&Digest> = img.layers.iter().map(|l| &l.digest).collect();
@@ -96,7 +105,8 @@ impl Store {
             if usable(&img.id) {
                 match self.config(&img) {
                     Ok(cfg) => {
-                        let recorded: Vec<String> = img.layers.iter().map(|l| l.diff_id.to_string()).collect();
+                        let recorded: Vec<String> =
+                            img.layers.iter().map(|l| l.diff_id.to_string()).collect();
                         if cfg.rootfs.diff_ids != recorded {
                             why.push("config diff ids differ from the recorded layers".into());
                         }
@@ -110,8 +120,16 @@ impl Store {
                 }
             }
             if !why.is_empty() {
-                let name = img.repo_tags().first().cloned().unwrap_or_else(|| img.id.short().to_string());
-                r.problems.push(format!("image {name} ({}): {}", img.id.short(), why.join("; ")));
+                let name = img
+                    .repo_tags()
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| img.id.short().to_string());
+                r.problems.push(format!(
+                    "image {name} ({}): {}",
+                    img.id.short(),
+                    why.join("; ")
+                ));
                 broken_images.push(img);
             }
         }
@@ -119,7 +137,11 @@ impl Store {
             for img in &broken_images {
                 // The containers table keeps its reference: force-untag, keep the row if used.
                 self.delete_image(&img.id, true)?;
-                r.repairs.push(format!("removed broken image {} (tags {:?}); pull or load it again", img.id.short(), img.repo_tags()));
+                r.repairs.push(format!(
+                    "removed broken image {} (tags {:?}); pull or load it again",
+                    img.id.short(),
+                    img.repo_tags()
+                ));
             }
         }
 
@@ -127,7 +149,9 @@ impl Store {
         let snaps: Vec<(String, Option<String>)> = {
             let db = self.db();
             let mut st = db.prepare("SELECT chain_id, parent FROM snapshots")?;
-            let v = st.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?;
+            let v = st
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
             v
         };
         let known: HashSet<&String> = snaps.iter().map(|(c, _)| c).collect();
@@ -145,21 +169,29 @@ impl Store {
             if let Some(b) = bad {
                 r.problems.push(format!("snapshot {chain}: {b}"));
                 if repair {
-                    self.db().execute("DELETE FROM snapshots WHERE chain_id = ?1", [chain])?;
-                    r.repairs.push(format!("forgot snapshot {chain} (it is unpacked again when needed)"));
+                    self.db()
+                        .execute("DELETE FROM snapshots WHERE chain_id = ?1", [chain])?;
+                    r.repairs.push(format!(
+                        "forgot snapshot {chain} (it is unpacked again when needed)"
+                    ));
                 }
             }
         }
 
         // Dangling tags cannot exist (foreign key), but check the DB itself too.
-        let integrity: String = self.db().query_row("PRAGMA quick_check", [], |row| row.get(0))?;
+        let integrity: String = self
+            .db()
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))?;
         if integrity != "ok" {
             r.problems.push(format!("database: {integrity}"));
         }
 
         // Leftovers are not problems; report them so the user knows what GC will free.
         let (reach_blobs, reach_snaps) = self.reachable()?;
-        let orphans = on_disk.iter().filter(|d| !reach_blobs.contains(d.hex()) && !corrupt.contains(d)).count();
+        let orphans = on_disk
+            .iter()
+            .filter(|d| !reach_blobs.contains(d.hex()) && !corrupt.contains(d))
+            .count();
         if orphans > 0 {
             r.garbage.push(format!("{orphans} unreferenced blob(s)"));
         }
@@ -170,12 +202,14 @@ impl Store {
             .filter(|e| !reach_snaps.contains(&e.file_name().to_string_lossy().into_owned()))
             .count();
         if orphan_snaps > 0 {
-            r.garbage.push(format!("{orphan_snaps} unreferenced snapshot(s)"));
+            r.garbage
+                .push(format!("{orphan_snaps} unreferenced snapshot(s)"));
         }
         for dir in [self.blobs.ingest_dir().to_path_buf(), self.tmp_dir()] {
             let n = std::fs::read_dir(&dir).ctx("list", &dir)?.count();
             if n > 0 {
-                r.garbage.push(format!("{n} leftover file(s) in {}", dir.display()));
+                r.garbage
+                    .push(format!("{n} leftover file(s) in {}", dir.display()));
             }
         }
         if repair && (!r.repairs.is_empty() || !r.garbage.is_empty()) {

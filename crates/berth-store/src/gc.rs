@@ -23,7 +23,11 @@ pub enum Filter {
     /// Created before this unix time.
     Until(i64),
     /// Has (or, negated, has not) this label, optionally with this value.
-    Label { key: String, value: Option<String>, negate: bool },
+    Label {
+        key: String,
+        value: Option<String>,
+        negate: bool,
+    },
     /// Not used since this unix time.
     UnusedSince(i64),
 }
@@ -38,14 +42,18 @@ pub fn parse_time_spec(s: &str) -> Result<i64> {
         return Ok(t.as_second());
     }
     let d = humantime::parse_duration(s).map_err(|e| {
-        Error::invalid(format!("{s:?} is neither a duration (like 24h, 7d, 90m) nor a timestamp: {e}"))
+        Error::invalid(format!(
+            "{s:?} is neither a duration (like 24h, 7d, 90m) nor a timestamp: {e}"
+        ))
     })?;
     Ok(now() - d.as_secs() as i64)
 }
 
 impl Filter {
     pub fn parse(s: &str) -> Result<Filter> {
-        let bad = || Error::invalid(format!("invalid filter {s:?}: use until=DURATION, unused-for=DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]"));
+        let bad = || {
+            Error::invalid(format!("invalid filter {s:?}: use until=DURATION, unused-for=DURATION, label=KEY[=VALUE] or label!=KEY[=VALUE]"))
+        };
         if let Some(v) = s.strip_prefix("until=") {
             return Ok(Filter::Until(parse_time_spec(v)?));
         }
@@ -67,7 +75,11 @@ impl Filter {
         Ok(Filter::Label { key, value, negate })
     }
 
-    fn matches(&self, img: &ImageRecord, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    fn matches(
+        &self,
+        img: &ImageRecord,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
         match self {
             Filter::Until(t) => img.created.unwrap_or(img.added) < *t,
             Filter::UnusedSince(t) => img.last_used < *t,
@@ -175,7 +187,10 @@ impl Store {
     /// `berth system prune`: dangling (or, with `all`, every unused) image, then, while the
     /// store is above `max_size` bytes, the least recently used unused images; then GC.
     pub fn system_prune(&self, all: bool, max_size: Option<u64>) -> Result<PruneReport> {
-        let mut report = self.prune_images(&PruneOptions { all, ..Default::default() })?;
+        let mut report = self.prune_images(&PruneOptions {
+            all,
+            ..Default::default()
+        })?;
         if let Some(max) = max_size {
             let images = self.images()?;
             // Bytes per blob and snapshot, and how many images reference each.
@@ -185,7 +200,11 @@ impl Store {
                 let mut k = vec![img.id.to_string(), img.manifest.to_string()];
                 k.extend(img.layers.iter().map(|l| l.digest.to_string()));
                 let diffs: Vec<Digest> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
-                k.extend(chain_ids(&diffs).iter().map(|c| format!("snap:{}", c.hex())));
+                k.extend(
+                    chain_ids(&diffs)
+                        .iter()
+                        .map(|c| format!("snap:{}", c.hex())),
+                );
                 k.sort();
                 k.dedup();
                 k
@@ -193,10 +212,15 @@ impl Store {
             for img in &images {
                 for k in keys(img) {
                     *refs.entry(k.clone()).or_default() += 1;
-                    sizes.entry(k.clone()).or_insert_with(|| match k.strip_prefix("snap:") {
-                        Some(hex) => disk_usage(&self.root().join("snapshots").join(hex)),
-                        None => k.parse::<Digest>().map(|d| disk_usage(&self.blobs.path(&d))).unwrap_or(0),
-                    });
+                    sizes
+                        .entry(k.clone())
+                        .or_insert_with(|| match k.strip_prefix("snap:") {
+                            Some(hex) => disk_usage(&self.root().join("snapshots").join(hex)),
+                            None => k
+                                .parse::<Digest>()
+                                .map(|d| disk_usage(&self.blobs.path(&d)))
+                                .unwrap_or(0),
+                        });
                 }
             }
             let mut total = self.usage()?.total();
@@ -248,7 +272,10 @@ impl Store {
             return Ok(GcReport::default());
         };
         let (blobs, snaps) = self.reachable()?;
-        let mut r = GcReport { ran: true, ..Default::default() };
+        let mut r = GcReport {
+            ran: true,
+            ..Default::default()
+        };
         for d in self.blobs.list()? {
             if !blobs.contains(d.hex()) {
                 r.bytes_freed += disk_usage(&self.blobs.path(&d));
@@ -330,7 +357,11 @@ impl Store {
         }
         u.db_bytes = ["berth.db", "berth.db-wal", "berth.db-shm"]
             .iter()
-            .map(|f| std::fs::metadata(self.root().join(f)).map(|m| m.blocks() * 512).unwrap_or(0))
+            .map(|f| {
+                std::fs::metadata(self.root().join(f))
+                    .map(|m| m.blocks() * 512)
+                    .unwrap_or(0)
+            })
             .sum();
         Ok(u)
     }
@@ -361,13 +392,29 @@ mod tests {
 
     #[test]
     fn filters() {
-        assert!(matches!(Filter::parse("until=24h").unwrap(), Filter::Until(t) if t < now() - 86_000));
+        assert!(
+            matches!(Filter::parse("until=24h").unwrap(), Filter::Until(t) if t < now() - 86_000)
+        );
         assert_eq!(
             Filter::parse("label=ci.job=42").unwrap(),
-            Filter::Label { key: "ci.job".into(), value: Some("42".into()), negate: false }
+            Filter::Label {
+                key: "ci.job".into(),
+                value: Some("42".into()),
+                negate: false
+            }
         );
-        assert_eq!(Filter::parse("label!=keep").unwrap(), Filter::Label { key: "keep".into(), value: None, negate: true });
-        assert!(matches!(Filter::parse("unused-for=7d").unwrap(), Filter::UnusedSince(_)));
+        assert_eq!(
+            Filter::parse("label!=keep").unwrap(),
+            Filter::Label {
+                key: "keep".into(),
+                value: None,
+                negate: true
+            }
+        );
+        assert!(matches!(
+            Filter::parse("unused-for=7d").unwrap(),
+            Filter::UnusedSince(_)
+        ));
         assert!(Filter::parse("until=yesterday-ish").is_err());
         assert!(Filter::parse("dangling=true").is_err());
     }

@@ -56,7 +56,10 @@ pub struct ImageRecord {
 impl ImageRecord {
     /// `repo:tag` strings as Docker prints them.
     pub fn repo_tags(&self) -> Vec<String> {
-        self.tags.iter().map(|(r, t)| format!("{}:{t}", familiar(r))).collect()
+        self.tags
+            .iter()
+            .map(|(r, t)| format!("{}:{t}", familiar(r)))
+            .collect()
     }
 }
 
@@ -68,12 +71,15 @@ pub struct NewImage<'a> {
     pub manifest: Option<(&'a [u8], String)>,
 }
 
-const IMAGE_COLS: &str = "id, manifest, manifest_media_type, created, added, last_used, size, architecture, os";
+const IMAGE_COLS: &str =
+    "id, manifest, manifest_media_type, created, added, last_used, size, architecture, os";
 
 fn image_row(r: &Row<'_>) -> rusqlite::Result<ImageRecord> {
     let d = |i: usize| -> rusqlite::Result<Digest> {
         let s: String = r.get(i)?;
-        s.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        s.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
     };
     Ok(ImageRecord {
         id: d(0)?,
@@ -92,7 +98,10 @@ fn image_row(r: &Row<'_>) -> rusqlite::Result<ImageRecord> {
 }
 
 fn parse_digest(s: String) -> Result<Digest> {
-    s.parse().map_err(|e: berth_image::digest::DigestParseError| Error::Invalid(format!("store database: {e}")))
+    s.parse()
+        .map_err(|e: berth_image::digest::DigestParseError| {
+            Error::Invalid(format!("store database: {e}"))
+        })
 }
 
 impl Store {
@@ -129,9 +138,17 @@ impl Store {
                 let layers: Vec<Descriptor> = new
                     .layers
                     .iter()
-                    .map(|l| Descriptor { media_type: l.media_type.clone(), digest: l.digest.clone(), size: l.size })
+                    .map(|l| Descriptor {
+                        media_type: l.media_type.clone(),
+                        digest: l.digest.clone(),
+                        size: l.size,
+                    })
                     .collect();
-                (self.blobs.put(&manifest::build_manifest(&config, &layers))?, media::OCI_MANIFEST.to_string())
+                (
+                    self.blobs
+                        .put(&manifest::build_manifest(&config, &layers))?,
+                    media::OCI_MANIFEST.to_string(),
+                )
             }
         };
         let size: u64 = new.layers.iter().map(|l| l.content_size).sum();
@@ -140,8 +157,14 @@ impl Store {
         {
             let mut db = self.db();
             let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let exists: bool =
-                tx.query_row("SELECT 1 FROM images WHERE id = ?1", [id.to_string()], |_| Ok(true)).optional()?.is_some();
+            let exists: bool = tx
+                .query_row(
+                    "SELECT 1 FROM images WHERE id = ?1",
+                    [id.to_string()],
+                    |_| Ok(true),
+                )
+                .optional()?
+                .is_some();
             if !exists {
                 tx.execute(
                     &format!("INSERT INTO images ({IMAGE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
@@ -173,7 +196,10 @@ impl Store {
                     )?;
                 }
             } else {
-                tx.execute("UPDATE images SET last_used = ?2 WHERE id = ?1", params![id.to_string(), t])?;
+                tx.execute(
+                    "UPDATE images SET last_used = ?2 WHERE id = ?1",
+                    params![id.to_string(), t],
+                )?;
             }
             for r in tags {
                 tx.execute(
@@ -190,20 +216,44 @@ impl Store {
     pub fn image(&self, id: &Digest) -> Result<ImageRecord> {
         let db = self.db();
         let mut rec = db
-            .query_row(&format!("SELECT {IMAGE_COLS} FROM images WHERE id = ?1"), [id.to_string()], image_row)
+            .query_row(
+                &format!("SELECT {IMAGE_COLS} FROM images WHERE id = ?1"),
+                [id.to_string()],
+                image_row,
+            )
             .optional()?
             .ok_or_else(|| Error::NotFound(format!("no such image: {id}")))?;
-        let mut st = db.prepare_cached("SELECT repo, tag FROM tags WHERE image = ?1 ORDER BY repo, tag")?;
-        rec.tags = st.query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-        let mut st = db.prepare_cached("SELECT repo, digest FROM repo_digests WHERE image = ?1 ORDER BY repo")?;
+        let mut st =
+            db.prepare_cached("SELECT repo, tag FROM tags WHERE image = ?1 ORDER BY repo, tag")?;
+        rec.tags = st
+            .query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut st = db.prepare_cached(
+            "SELECT repo, digest FROM repo_digests WHERE image = ?1 ORDER BY repo",
+        )?;
         rec.repo_digests = st
-            .query_map([id.to_string()], |r| Ok(format!("{}@{}", familiar(&r.get::<_, String>(0)?), r.get::<_, String>(1)?)))?
+            .query_map([id.to_string()], |r| {
+                Ok(format!(
+                    "{}@{}",
+                    familiar(&r.get::<_, String>(0)?),
+                    r.get::<_, String>(1)?
+                ))
+            })?
             .collect::<Result<_, _>>()?;
         let mut st = db.prepare_cached(
             "SELECT digest, media_type, size, diff_id, tar_size, content_size FROM layers WHERE image = ?1 ORDER BY idx",
         )?;
         let rows: Vec<(String, String, i64, String, i64, i64)> = st
-            .query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+            .query_map([id.to_string()], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
             .collect::<Result<_, _>>()?;
         for (digest, media_type, size, diff_id, tar_size, content_size) in rows {
             rec.layers.push(LayerRecord {
@@ -222,11 +272,15 @@ impl Store {
     pub fn images(&self) -> Result<Vec<ImageRecord>> {
         let ids: Vec<String> = {
             let db = self.db();
-            let mut st = db.prepare("SELECT id FROM images ORDER BY COALESCE(created, added) DESC, added DESC")?;
+            let mut st = db.prepare(
+                "SELECT id FROM images ORDER BY COALESCE(created, added) DESC, added DESC",
+            )?;
             let ids = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             ids
         };
-        ids.into_iter().map(|s| self.image(&parse_digest(s)?)).collect()
+        ids.into_iter()
+            .map(|s| self.image(&parse_digest(s)?))
+            .collect()
     }
 
     /// Finds an image by `name[:tag]`, `name@digest`, full id or unique id prefix.
@@ -260,18 +314,30 @@ impl Store {
             }
         }
         let prefix = what.strip_prefix("sha256:").unwrap_or(what);
-        if !prefix.is_empty() && prefix.len() <= 64 && prefix.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if !prefix.is_empty()
+            && prefix.len() <= 64
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             let ids: Vec<String> = {
                 let db = self.db();
-                let mut st = db.prepare("SELECT id FROM images WHERE id >= ?1 AND id < ?2 LIMIT 2")?;
+                let mut st =
+                    db.prepare("SELECT id FROM images WHERE id >= ?1 AND id < ?2 LIMIT 2")?;
                 let lo = format!("sha256:{prefix}");
                 let hi = format!("sha256:{prefix}\u{7f}");
-                let ids = st.query_map(params![lo, hi], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                let ids = st
+                    .query_map(params![lo, hi], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
                 ids
             };
             match ids.len() {
                 1 => return self.image(&parse_digest(ids[0].clone())?),
-                2.. => return Err(Error::Conflict(format!("image id prefix {what} is ambiguous: give more characters"))),
+                2.. => {
+                    return Err(Error::Conflict(format!(
+                        "image id prefix {what} is ambiguous: give more characters"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -281,13 +347,16 @@ impl Store {
     /// The parsed config of an image.
     pub fn config(&self, rec: &ImageRecord) -> Result<ImageConfig> {
         let bytes = self.blobs.read(&rec.id)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::invalid(format!("config of image {}: {e}", rec.id)))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(format!("config of image {}: {e}", rec.id)))
     }
 
     /// Points `target` at an image.
     pub fn tag(&self, id: &Digest, target: &Reference) -> Result<()> {
         if target.digest.is_some() {
-            return Err(Error::invalid(format!("cannot tag with a digest reference: {target}")));
+            return Err(Error::invalid(format!(
+                "cannot tag with a digest reference: {target}"
+            )));
         }
         self.db().execute(
             "INSERT INTO tags (repo, tag, image) VALUES (?1, ?2, ?3) ON CONFLICT(repo, tag) DO UPDATE SET image = excluded.image",
@@ -298,14 +367,19 @@ impl Store {
 
     /// Removes one tag; returns whether it existed.
     pub fn untag(&self, r: &Reference) -> Result<bool> {
-        Ok(self.db().execute("DELETE FROM tags WHERE repo = ?1 AND tag = ?2", params![r.repository(), r.tag_or_latest()])? > 0)
+        Ok(self.db().execute(
+            "DELETE FROM tags WHERE repo = ?1 AND tag = ?2",
+            params![r.repository(), r.tag_or_latest()],
+        )? > 0)
     }
 
     /// Names of containers that use an image.
     pub fn image_users(&self, id: &Digest) -> Result<Vec<String>> {
         let db = self.db();
         let mut st = db.prepare("SELECT name FROM containers WHERE image = ?1 ORDER BY name")?;
-        let names = st.query_map([id.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let names = st
+            .query_map([id.to_string()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(names)
     }
 
@@ -332,13 +406,19 @@ impl Store {
 
     /// Records that an image was used now (run, build, save, push).
     pub fn mark_used(&self, id: &Digest) -> Result<()> {
-        self.db().execute("UPDATE images SET last_used = ?2 WHERE id = ?1", params![id.to_string(), now()])?;
+        self.db().execute(
+            "UPDATE images SET last_used = ?2 WHERE id = ?1",
+            params![id.to_string(), now()],
+        )?;
         Ok(())
     }
 
     /// Sets the last-used time explicitly (tests, migrations).
     pub fn set_last_used(&self, id: &Digest, when: i64) -> Result<()> {
-        self.db().execute("UPDATE images SET last_used = ?2 WHERE id = ?1", params![id.to_string(), when])?;
+        self.db().execute(
+            "UPDATE images SET last_used = ?2 WHERE id = ?1",
+            params![id.to_string(), when],
+        )?;
         Ok(())
     }
 }

@@ -26,7 +26,12 @@ pub struct ImportOptions {
 
 impl Store {
     /// Imports a rootfs tarball (plain, gzip, zstd or xz) from `input`.
-    pub fn import(&self, input: impl Read, opts: &ImportOptions, progress: &dyn Progress) -> Result<ImageRecord> {
+    pub fn import(
+        &self,
+        input: impl Read,
+        opts: &ImportOptions,
+        progress: &dyn Progress,
+    ) -> Result<ImageRecord> {
         let mut cfg = ImageConfig::new_for_host();
         if let Some(base) = &opts.base_config {
             cfg.config = base.clone();
@@ -37,17 +42,32 @@ impl Store {
         let _lease = self.lease()?;
         progress.begin("importing layer", None);
         let layer = store_layer(&self.blobs, input, None, opts.devices, progress)?;
-        progress.end(&format!("layer {} ({} bytes)", layer.digest.short(), layer.size));
+        progress.end(&format!(
+            "layer {} ({} bytes)",
+            layer.digest.short(),
+            layer.size
+        ));
         let created = rfc3339(content_time());
         cfg.created = Some(created.clone());
         cfg.rootfs.diff_ids = vec![layer.diff_id.to_string()];
         cfg.history = vec![History {
             created: Some(created),
-            created_by: Some(opts.created_by.clone().unwrap_or_else(|| "berth import".into())),
+            created_by: Some(
+                opts.created_by
+                    .clone()
+                    .unwrap_or_else(|| "berth import".into()),
+            ),
             comment: opts.message.clone(),
             ..Default::default()
         }];
         let config = cfg.to_json();
-        self.commit_image(NewImage { config: &config, layers: vec![layer.into()], manifest: None }, &opts.tags)
+        self.commit_image(
+            NewImage {
+                config: &config,
+                layers: vec![layer.into()],
+                manifest: None,
+            },
+            &opts.tags,
+        )
     }
 }

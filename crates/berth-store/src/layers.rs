@@ -80,16 +80,26 @@ pub(crate) fn store_layer<R: Read>(
     devices: DevicePolicy,
     progress: &dyn Progress,
 ) -> Result<StoredLayer> {
-    let mut input = BufReader::with_capacity(256 * 1024, Counting { inner: raw, progress });
+    let mut input = BufReader::with_capacity(
+        256 * 1024,
+        Counting {
+            inner: raw,
+            progress,
+        },
+    );
     let head = input.fill_buf().ctx("read layer", "input")?;
     let found = Compression::detect(head);
     match found {
         Compression::Gzip | Compression::Zstd => {
             let mut w = blobs.writer()?;
             let summary = {
-                let tee = TeeToBlob { inner: input, out: &mut w };
-                let mut dec = compression::decompress(found, BufReader::with_capacity(256 * 1024, tee))
-                    .ctx("decompress layer", "input")?;
+                let tee = TeeToBlob {
+                    inner: input,
+                    out: &mut w,
+                };
+                let mut dec =
+                    compression::decompress(found, BufReader::with_capacity(256 * 1024, tee))
+                        .ctx("decompress layer", "input")?;
                 // gzip and zstd decoders read their input to its end (further members or
                 // frames), so every byte of the blob passes through the tee.
                 scan_layer(&mut dec, devices)?

@@ -50,7 +50,11 @@ impl Store {
             std::fs::create_dir_all(&p).ctx("create directory", &p)?;
         }
         let conn = db::open(&root.join("berth.db"))?;
-        Ok(Store { blobs: Blobs::new(&root), root, conn: Mutex::new(conn) })
+        Ok(Store {
+            blobs: Blobs::new(&root),
+            root,
+            conn: Mutex::new(conn),
+        })
     }
 
     pub fn root(&self) -> &Path {

@@ -22,12 +22,19 @@ pub struct GcGuard {
 }
 
 fn open(path: &Path) -> Result<File> {
-    std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ctx("open lock", path)
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ctx("open lock", path)
 }
 
 pub(crate) fn lease(path: &Path) -> Result<Lease> {
     let f = open(path)?;
-    flock(&f, FlockOperation::LockShared).map_err(std::io::Error::from).ctx("lock", path)?;
+    flock(&f, FlockOperation::LockShared)
+        .map_err(std::io::Error::from)
+        .ctx("lock", path)?;
     Ok(Lease { _file: f })
 }
 

@@ -31,14 +31,22 @@ impl Store {
             let dir = self.snapshot_dir(chain);
             let recorded: bool = self
                 .db()
-                .query_row("SELECT 1 FROM snapshots WHERE chain_id = ?1", [chain.to_string()], |_| Ok(true))
+                .query_row(
+                    "SELECT 1 FROM snapshots WHERE chain_id = ?1",
+                    [chain.to_string()],
+                    |_| Ok(true),
+                )
                 .optional()?
                 .is_some();
             if !(recorded && dir.join("fs").is_dir()) {
                 if !dir.join("fs").is_dir() {
                     let tmp = self.tmp_dir().join(format!("snap-{}", random_name()));
                     std::fs::create_dir_all(tmp.join("fs")).ctx("create", &tmp)?;
-                    let res = unpack_layer(open_plain(&self.blobs, &layer.digest)?, &tmp.join("fs"), DevicePolicy::Allow);
+                    let res = unpack_layer(
+                        open_plain(&self.blobs, &layer.digest)?,
+                        &tmp.join("fs"),
+                        DevicePolicy::Allow,
+                    );
                     let summary = match res {
                         Ok(s) => s,
                         Err(e) => {
@@ -49,7 +57,10 @@ impl Store {
                     if summary.diff_id != layer.diff_id {
                         let _ = std::fs::remove_dir_all(&tmp);
                         return Err(Error::DigestMismatch {
-                            what: format!("layer {} while unpacking (run `berth system check`)", layer.digest),
+                            what: format!(
+                                "layer {} while unpacking (run `berth system check`)",
+                                layer.digest
+                            ),
                             expected: layer.diff_id.to_string(),
                             actual: summary.diff_id.to_string(),
                         });
@@ -61,7 +72,11 @@ impl Store {
                         }
                     }
                 }
-                let parent = if i == 0 { None } else { Some(chains[i - 1].to_string()) };
+                let parent = if i == 0 {
+                    None
+                } else {
+                    Some(chains[i - 1].to_string())
+                };
                 self.db().execute(
                     "INSERT OR IGNORE INTO snapshots (chain_id, parent, diff_id, size, created) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![chain.to_string(), parent, layer.diff_id.to_string(), layer.content_size as i64, now()],

@@ -53,8 +53,15 @@ pub fn bootstrap(root: &Path, a: BootstrapArgs) -> Result<i32> {
     if !matches!(distro, "debian" | "ubuntu") {
         bail!("bootstrap knows debian and ubuntu (debootstrap's families), not {distro:?}; for anything else import a rootfs tarball with `berth import`");
     }
-    let tags = if a.tags.is_empty() { vec![a.what.clone()] } else { a.tags.clone() };
-    let tags = tags.iter().map(|t| Reference::parse_tagged(t)).collect::<Result<Vec<_>, _>>()?;
+    let tags = if a.tags.is_empty() {
+        vec![a.what.clone()]
+    } else {
+        a.tags.clone()
+    };
+    let tags = tags
+        .iter()
+        .map(|t| Reference::parse_tagged(t))
+        .collect::<Result<Vec<_>, _>>()?;
     let store = open_store(root)?;
     let opts = BootstrapOptions {
         suite: suite.to_string(),
@@ -63,7 +70,9 @@ pub fn bootstrap(root: &Path, a: BootstrapArgs) -> Result<i32> {
         mirror: a.mirror.clone(),
         tags,
     };
-    let img = store.bootstrap(&opts, &Reporter::new(false)).with_context(|| format!("bootstrap of {} failed", a.what))?;
+    let img = store
+        .bootstrap(&opts, &Reporter::new(false))
+        .with_context(|| format!("bootstrap of {} failed", a.what))?;
     eprintln!("Bootstrapped {} as {}", a.what, img.repo_tags().join(", "));
     println!("{}", img.id);
     Ok(0)
@@ -71,14 +80,25 @@ pub fn bootstrap(root: &Path, a: BootstrapArgs) -> Result<i32> {
 
 pub fn save(root: &Path, a: SaveArgs) -> Result<i32> {
     let format: ArchiveFormat = a.format.parse().map_err(anyhow::Error::msg)?;
-    let compression: Option<Compression> = a.compression.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?;
+    let compression: Option<Compression> = a
+        .compression
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let store = open_store(root)?;
     let mut items = Vec::new();
     for name in &a.images {
         let image = store.resolve(name)?;
         // Named by tag: record that name; by id: no name, as Docker does.
         let names = match Reference::parse(name) {
-            Ok(r) if r.digest.is_none() && image.tags.iter().any(|(repo, t)| *repo == r.repository() && t == r.tag_or_latest()) => {
+            Ok(r)
+                if r.digest.is_none()
+                    && image
+                        .tags
+                        .iter()
+                        .any(|(repo, t)| *repo == r.repository() && t == r.tag_or_latest()) =>
+            {
                 vec![Reference::parse_tagged(name)?]
             }
             _ => vec![],
@@ -88,11 +108,20 @@ pub fn save(root: &Path, a: SaveArgs) -> Result<i32> {
     match &a.output {
         Some(path) => {
             // Written beside the target and renamed, so a killed save leaves no half file.
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let (tmp_path, file) = tempfile_in(dir, path)?;
             let progress = Reporter::new(false);
             let res = store
-                .save(&items, format, compression, std::io::BufWriter::with_capacity(1 << 20, file), &progress)
+                .save(
+                    &items,
+                    format,
+                    compression,
+                    std::io::BufWriter::with_capacity(1 << 20, file),
+                    &progress,
+                )
                 .map_err(anyhow::Error::from)
                 .and_then(|w| {
                     let f = w.into_inner().map_err(|e| e.into_error())?;
@@ -100,7 +129,8 @@ pub fn save(root: &Path, a: SaveArgs) -> Result<i32> {
                     Ok(())
                 });
             match res {
-                Ok(()) => std::fs::rename(&tmp_path, path).with_context(|| format!("cannot write {}", path.display()))?,
+                Ok(()) => std::fs::rename(&tmp_path, path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp_path);
                     return Err(e).context("save failed");
@@ -113,7 +143,9 @@ pub fn save(root: &Path, a: SaveArgs) -> Result<i32> {
             }
             let progress = Reporter::new(true);
             let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            let mut w = store.save(&items, format, compression, out, &progress).context("save failed")?;
+            let mut w = store
+                .save(&items, format, compression, out, &progress)
+                .context("save failed")?;
             w.flush()?;
         }
     }
@@ -121,7 +153,10 @@ pub fn save(root: &Path, a: SaveArgs) -> Result<i32> {
 }
 
 fn tempfile_in(dir: &Path, target: &Path) -> Result<(std::path::PathBuf, std::fs::File)> {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "archive".into());
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "archive".into());
     let p = dir.join(format!(".{name}.berth-{}", std::process::id()));
     let f = std::fs::File::create(&p).with_context(|| format!("cannot create {}", p.display()))?;
     Ok((p, f))
@@ -135,7 +170,15 @@ pub fn load(root: &Path, a: LoadArgs) -> Result<i32> {
     let progress = Reporter::new(a.quiet);
     let images = store
         .load(load_source(a.input.as_deref()), &progress)
-        .with_context(|| format!("load of {} failed", a.input.as_deref().map(|p| p.display().to_string()).unwrap_or("stdin".into())))?;
+        .with_context(|| {
+            format!(
+                "load of {} failed",
+                a.input
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or("stdin".into())
+            )
+        })?;
     for img in images {
         if a.quiet {
             println!("{}", img.id);

@@ -39,15 +39,28 @@ struct ListFilter {
 }
 
 fn list_filter(store: &Store, a: &ImagesArgs) -> Result<ListFilter> {
-    let mut f = ListFilter { labels: vec![], dangling: None, before: None, since: None, references: vec![] };
+    let mut f = ListFilter {
+        labels: vec![],
+        dangling: None,
+        before: None,
+        since: None,
+        references: vec![],
+    };
     for raw in &a.filters {
-        let (k, v) = raw.split_once('=').with_context(|| format!("invalid filter {raw:?}: want KEY=VALUE"))?;
+        let (k, v) = raw
+            .split_once('=')
+            .with_context(|| format!("invalid filter {raw:?}: want KEY=VALUE"))?;
         match k {
             "label" => f.labels.push(match v.split_once('=') {
                 Some((k, v)) => (k.into(), Some(v.into())),
                 None => (v.into(), None),
             }),
-            "dangling" => f.dangling = Some(v.parse().with_context(|| format!("dangling={v}: want true or false"))?),
+            "dangling" => {
+                f.dangling = Some(
+                    v.parse()
+                        .with_context(|| format!("dangling={v}: want true or false"))?,
+                )
+            }
             "before" => f.before = Some(created(&store.resolve(v)?)),
             "since" => f.since = Some(created(&store.resolve(v)?)),
             "reference" => f.references.push(v.into()),
@@ -69,7 +82,9 @@ pub fn list(root: &Path, a: ImagesArgs) -> Result<i32> {
         if filter.dangling.is_some_and(|d| d != img.tags.is_empty()) {
             continue;
         }
-        if filter.before.is_some_and(|t| created(&img) >= t) || filter.since.is_some_and(|t| created(&img) <= t) {
+        if filter.before.is_some_and(|t| created(&img) >= t)
+            || filter.since.is_some_and(|t| created(&img) <= t)
+        {
             continue;
         }
         if !filter.labels.is_empty() {
@@ -81,7 +96,11 @@ pub fn list(root: &Path, a: ImagesArgs) -> Result<i32> {
                 continue;
             }
         }
-        let tags: Vec<(String, String)> = img.tags.iter().map(|(r, t)| (familiar(r), t.clone())).collect();
+        let tags: Vec<(String, String)> = img
+            .tags
+            .iter()
+            .map(|(r, t)| (familiar(r), t.clone()))
+            .collect();
         if tags.is_empty() {
             if filter.references.is_empty() {
                 rows.push((img, None));
@@ -91,7 +110,11 @@ pub fn list(root: &Path, a: ImagesArgs) -> Result<i32> {
         for (repo, tag) in tags {
             let name = format!("{repo}:{tag}");
             let ok = filter.references.iter().all(|p| {
-                if p.contains(':') { glob(p, &name) } else { glob(p, &repo) }
+                if p.contains(':') {
+                    glob(p, &name)
+                } else {
+                    glob(p, &repo)
+                }
             });
             if ok {
                 rows.push((img.clone(), Some((repo, tag))));
@@ -102,12 +125,25 @@ pub fn list(root: &Path, a: ImagesArgs) -> Result<i32> {
         let mut seen = std::collections::HashSet::new();
         for (img, _) in &rows {
             if seen.insert(img.id.clone()) {
-                println!("{}", if a.no_trunc { img.id.to_string() } else { img.id.short().to_string() });
+                println!(
+                    "{}",
+                    if a.no_trunc {
+                        img.id.to_string()
+                    } else {
+                        img.id.short().to_string()
+                    }
+                );
             }
         }
         return Ok(0);
     }
-    let id = |img: &ImageRecord| if a.no_trunc { img.id.to_string() } else { img.id.short().to_string() };
+    let id = |img: &ImageRecord| {
+        if a.no_trunc {
+            img.id.to_string()
+        } else {
+            img.id.short().to_string()
+        }
+    };
     match format {
         Format::Table => {
             let rows: Vec<Vec<String>> = rows
@@ -169,12 +205,20 @@ pub fn rmi(root: &Path, a: RmiArgs) -> Result<i32> {
 
 fn rmi_one(store: &Store, name: &str, force: bool) -> Result<()> {
     let img = store.resolve(name)?;
-    let by_tag = Reference::parse_tagged(name)
-        .ok()
-        .filter(|r| r.digest.is_none() && img.tags.iter().any(|(repo, t)| *repo == r.repository() && t == r.tag_or_latest()));
+    let by_tag = Reference::parse_tagged(name).ok().filter(|r| {
+        r.digest.is_none()
+            && img
+                .tags
+                .iter()
+                .any(|(repo, t)| *repo == r.repository() && t == r.tag_or_latest())
+    });
     if let Some(r) = by_tag {
         store.untag(&r)?;
-        println!("Untagged: {}:{}", r.familiar_repository(), r.tag_or_latest());
+        println!(
+            "Untagged: {}:{}",
+            r.familiar_repository(),
+            r.tag_or_latest()
+        );
         if img.tags.len() > 1 {
             return Ok(());
         }
@@ -193,7 +237,11 @@ fn rmi_one(store: &Store, name: &str, force: bool) -> Result<()> {
     }
     let users = store.image_users(&img.id)?;
     if !users.is_empty() && !force {
-        bail!("unable to delete {} (must be forced): image is being used by container(s) {}", img.id.short(), users.join(", "));
+        bail!(
+            "unable to delete {} (must be forced): image is being used by container(s) {}",
+            img.id.short(),
+            users.join(", ")
+        );
     }
     store.delete_image(&img.id, force)?;
     if users.is_empty() {
@@ -265,9 +313,27 @@ pub fn history(root: &Path, a: HistoryArgs) -> Result<i32> {
         } else {
             0
         };
-        let id = if i + 1 == n { if a.no_trunc { img.id.to_string() } else { img.id.short().to_string() } } else { "<missing>".into() };
-        let t = h.created.as_deref().and_then(|c| c.parse::<jiff::Timestamp>().ok()).map(|t| t.as_second());
-        rows.push((id, t, h.created_by.clone().unwrap_or_default(), size, h.comment.clone().unwrap_or_default()));
+        let id = if i + 1 == n {
+            if a.no_trunc {
+                img.id.to_string()
+            } else {
+                img.id.short().to_string()
+            }
+        } else {
+            "<missing>".into()
+        };
+        let t = h
+            .created
+            .as_deref()
+            .and_then(|c| c.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_second());
+        rows.push((
+            id,
+            t,
+            h.created_by.clone().unwrap_or_default(),
+            size,
+            h.comment.clone().unwrap_or_default(),
+        ));
     }
     if a.quiet {
         for r in &rows {
@@ -280,11 +346,24 @@ pub fn history(root: &Path, a: HistoryArgs) -> Result<i32> {
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
                 .map(|(id, t, by, size, comment)| {
-                    let by = if a.no_trunc || by.chars().count() <= 45 { by } else { format!("{}…", by.chars().take(44).collect::<String>()) };
-                    vec![id, t.map(ago).unwrap_or_default(), by, human_size(size), comment]
+                    let by = if a.no_trunc || by.chars().count() <= 45 {
+                        by
+                    } else {
+                        format!("{}…", by.chars().take(44).collect::<String>())
+                    };
+                    vec![
+                        id,
+                        t.map(ago).unwrap_or_default(),
+                        by,
+                        human_size(size),
+                        comment,
+                    ]
                 })
                 .collect();
-            table(&["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], &rows);
+            table(
+                &["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+                &rows,
+            );
         }
         f => {
             let objects: Vec<Value> = rows
@@ -301,12 +380,28 @@ pub fn history(root: &Path, a: HistoryArgs) -> Result<i32> {
 
 pub fn prune(root: &Path, a: PruneArgs) -> Result<i32> {
     let store = open_store(root)?;
-    let filters = a.filters.iter().map(|f| Filter::parse(f)).collect::<Result<Vec<_>, _>>()?;
-    let what = if a.all || a.keep.is_some() { "all images without a container (within --keep and --filter)" } else { "all dangling images" };
-    if !a.force && !confirm(&format!("WARNING! This will remove {what}. Are you sure you want to continue?")) {
+    let filters = a
+        .filters
+        .iter()
+        .map(|f| Filter::parse(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let what = if a.all || a.keep.is_some() {
+        "all images without a container (within --keep and --filter)"
+    } else {
+        "all dangling images"
+    };
+    if !a.force
+        && !confirm(&format!(
+            "WARNING! This will remove {what}. Are you sure you want to continue?"
+        ))
+    {
         return Ok(0);
     }
-    let report = store.prune_images(&PruneOptions { all: a.all, filters, keep: a.keep })?;
+    let report = store.prune_images(&PruneOptions {
+        all: a.all,
+        filters,
+        keep: a.keep,
+    })?;
     print_prune(&report);
     Ok(0)
 }
@@ -329,9 +424,14 @@ pub fn print_prune(report: &berth_store::gc::PruneReport) {
         println!();
     }
     if !report.gc.ran {
-        println!("Other berth processes are writing to the store; space is freed by the next prune.");
+        println!(
+            "Other berth processes are writing to the store; space is freed by the next prune."
+        );
     }
-    println!("Total reclaimed space: {}", human_size(report.gc.bytes_freed));
+    println!(
+        "Total reclaimed space: {}",
+        human_size(report.gc.bytes_freed)
+    );
 }
 
 #[cfg(test)]

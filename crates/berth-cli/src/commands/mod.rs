@@ -11,7 +11,10 @@ use std::path::Path;
 
 pub fn open_store(root: &Path) -> Result<Store> {
     Store::open(root).with_context(|| {
-        format!("cannot open the berth store at {} (set --root or BERTH_ROOT to use another directory)", root.display())
+        format!(
+            "cannot open the berth store at {} (set --root or BERTH_ROOT to use another directory)",
+            root.display()
+        )
     })
 }
 

@@ -11,22 +11,55 @@ pub fn df(root: &Path, a: DfArgs) -> Result<i32> {
     let store = open_store(root)?;
     let u = store.usage()?;
     if a.format.as_deref() == Some("json") {
-        println!("{}", serde_json::to_string(&serde_json::json!({
-            "Images": u.images, "ActiveImages": u.images_active,
-            "BlobBytes": u.blob_bytes, "BlobReclaimable": u.blob_reclaimable,
-            "Snapshots": u.snapshots, "SnapshotBytes": u.snapshot_bytes, "SnapshotReclaimable": u.snapshot_reclaimable,
-            "LeftoverBytes": u.leftover_bytes, "DatabaseBytes": u.db_bytes, "TotalBytes": u.total(),
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({
+                "Images": u.images, "ActiveImages": u.images_active,
+                "BlobBytes": u.blob_bytes, "BlobReclaimable": u.blob_reclaimable,
+                "Snapshots": u.snapshots, "SnapshotBytes": u.snapshot_bytes, "SnapshotReclaimable": u.snapshot_reclaimable,
+                "LeftoverBytes": u.leftover_bytes, "DatabaseBytes": u.db_bytes, "TotalBytes": u.total(),
+            }))?
+        );
         return Ok(0);
     }
-    let pct = |r: u64, t: u64| if t == 0 { "0B".to_string() } else { format!("{} ({}%)", human_size(r), r * 100 / t) };
+    let pct = |r: u64, t: u64| {
+        if t == 0 {
+            "0B".to_string()
+        } else {
+            format!("{} ({}%)", human_size(r), r * 100 / t)
+        }
+    };
     table(
         &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
         &[
-            vec!["Images".into(), u.images.to_string(), u.images_active.to_string(), human_size(u.blob_bytes), pct(u.blob_reclaimable, u.blob_bytes)],
-            vec!["Layer snapshots".into(), u.snapshots.to_string(), "-".into(), human_size(u.snapshot_bytes), pct(u.snapshot_reclaimable, u.snapshot_bytes)],
-            vec!["Leftovers".into(), "-".into(), "-".into(), human_size(u.leftover_bytes), human_size(u.leftover_bytes)],
-            vec!["Metadata".into(), "-".into(), "-".into(), human_size(u.db_bytes), "0B".into()],
+            vec![
+                "Images".into(),
+                u.images.to_string(),
+                u.images_active.to_string(),
+                human_size(u.blob_bytes),
+                pct(u.blob_reclaimable, u.blob_bytes),
+            ],
+            vec![
+                "Layer snapshots".into(),
+                u.snapshots.to_string(),
+                "-".into(),
+                human_size(u.snapshot_bytes),
+                pct(u.snapshot_reclaimable, u.snapshot_bytes),
+            ],
+            vec![
+                "Leftovers".into(),
+                "-".into(),
+                "-".into(),
+                human_size(u.leftover_bytes),
+                human_size(u.leftover_bytes),
+            ],
+            vec![
+                "Metadata".into(),
+                "-".into(),
+                "-".into(),
+                human_size(u.db_bytes),
+                "0B".into(),
+            ],
         ],
     );
     if a.verbose {
@@ -44,7 +77,16 @@ pub fn df(root: &Path, a: DfArgs) -> Result<i32> {
                 ]
             })
             .collect();
-        table(&["IMAGE", "IMAGE ID", "SIZE", "STORED (COMPRESSED)", "LAST USED"], &rows);
+        table(
+            &[
+                "IMAGE",
+                "IMAGE ID",
+                "SIZE",
+                "STORED (COMPRESSED)",
+                "LAST USED",
+            ],
+            &rows,
+        );
     }
     Ok(0)
 }
@@ -63,7 +105,10 @@ pub fn prune(root: &Path, a: SystemPruneArgs) -> Result<i32> {
 pub fn check(root: &Path, repair: bool) -> Result<i32> {
     let store = open_store(root)?;
     let r = store.check(repair)?;
-    println!("checked {} blob(s) and {} image(s)", r.blobs_checked, r.images_checked);
+    println!(
+        "checked {} blob(s) and {} image(s)",
+        r.blobs_checked, r.images_checked
+    );
     for p in &r.problems {
         println!("problem: {p}");
     }

@@ -1,50 +1,6 @@
 use super::*;
 
-/// Builds a tar with raw names (the tar crate's safe setters refuse hostile ones).
-pub(crate) struct RawTar(Vec<u8>);
-
-impl RawTar {
-    pub(crate) fn new() -> Self {
-        RawTar(Vec::new())
-    }
-    fn push(mut self, name: &str, ty: tar::EntryType, link: &str, data: &[u8]) -> Self {
-        let mut h = tar::Header::new_gnu();
-        {
-            let raw = h.as_old_mut();
-            raw.name[..name.len()].copy_from_slice(name.as_bytes());
-            raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
-        }
-        h.set_entry_type(ty);
-        h.set_size(data.len() as u64);
-        h.set_mode(if ty == tar::EntryType::Directory { 0o755 } else { 0o644 });
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        self.0.extend_from_slice(h.as_bytes());
-        self.0.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.0.extend(std::iter::repeat_n(0u8, pad));
-        self
-    }
-    pub(crate) fn file(self, name: &str, data: &[u8]) -> Self {
-        self.push(name, tar::EntryType::Regular, "", data)
-    }
-    pub(crate) fn dir(self, name: &str) -> Self {
-        self.push(name, tar::EntryType::Directory, "", b"")
-    }
-    pub(crate) fn symlink(self, name: &str, target: &str) -> Self {
-        self.push(name, tar::EntryType::Symlink, target, b"")
-    }
-    pub(crate) fn hardlink(self, name: &str, target: &str) -> Self {
-        self.push(name, tar::EntryType::Link, target, b"")
-    }
-    pub(crate) fn chardev(self, name: &str) -> Self {
-        self.push(name, tar::EntryType::Char, "", b"")
-    }
-    pub(crate) fn finish(mut self) -> Vec<u8> {
-        self.0.extend(std::iter::repeat_n(0u8, 1024));
-        self.0
-    }
-}
+use crate::testutil::RawTar;
 
 fn scan(t: Vec<u8>) -> Result<LayerSummary, LayerError> {
     scan_layer(&t[..], DevicePolicy::Refuse)
@@ -52,7 +8,10 @@ fn scan(t: Vec<u8>) -> Result<LayerSummary, LayerError> {
 
 fn hostile(t: Vec<u8>, needle: &str) {
     let err = scan(t).expect_err("must be refused").to_string();
-    assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
+    assert!(
+        err.contains(needle),
+        "error {err:?} should mention {needle:?}"
+    );
 }
 
 #[test]
@@ -84,13 +43,19 @@ fn refuses_absolute() {
 
 #[test]
 fn refuses_symlink_climbing_out() {
-    hostile(RawTar::new().symlink("a/b", "../../../etc/passwd").finish(), "outside the layer root");
+    hostile(
+        RawTar::new().symlink("a/b", "../../../etc/passwd").finish(),
+        "outside the layer root",
+    );
 }
 
 #[test]
 fn refuses_write_through_planted_symlink() {
     hostile(
-        RawTar::new().symlink("evil", "/etc").file("evil/passwd", b"root::0:0").finish(),
+        RawTar::new()
+            .symlink("evil", "/etc")
+            .file("evil/passwd", b"root::0:0")
+            .finish(),
         "through the symlink",
     );
     hostile(
@@ -101,11 +66,23 @@ fn refuses_write_through_planted_symlink() {
 
 #[test]
 fn refuses_hardlinks_out() {
-    hostile(RawTar::new().hardlink("x", "../../etc/shadow").finish(), "hardlink target");
-    hostile(RawTar::new().hardlink("x", "/etc/shadow").finish(), "absolute");
-    hostile(RawTar::new().hardlink("x", "etc/shadow").finish(), "not an earlier entry");
     hostile(
-        RawTar::new().symlink("l", "/etc").hardlink("x", "l/shadow").finish(),
+        RawTar::new().hardlink("x", "../../etc/shadow").finish(),
+        "hardlink target",
+    );
+    hostile(
+        RawTar::new().hardlink("x", "/etc/shadow").finish(),
+        "absolute",
+    );
+    hostile(
+        RawTar::new().hardlink("x", "etc/shadow").finish(),
+        "not an earlier entry",
+    );
+    hostile(
+        RawTar::new()
+            .symlink("l", "/etc")
+            .hardlink("x", "l/shadow")
+            .finish(),
         "through the symlink",
     );
 }
@@ -115,7 +92,10 @@ fn device_policy() {
     let t = || RawTar::new().chardev("dev/sda").finish();
     assert!(matches!(scan(t()), Err(LayerError::Device { .. })));
     assert_eq!(scan_layer(&t()[..], DevicePolicy::Skip).unwrap().entries, 1);
-    assert_eq!(scan_layer(&t()[..], DevicePolicy::Allow).unwrap().entries, 1);
+    assert_eq!(
+        scan_layer(&t()[..], DevicePolicy::Allow).unwrap().entries,
+        1
+    );
 }
 
 #[test]
@@ -123,7 +103,11 @@ fn unpack_writes_nothing_outside() {
     let top = tempfile::tempdir().unwrap();
     let dest = top.path().join("layer");
     fs::create_dir(&dest).unwrap();
-    let t = RawTar::new().file("ok", b"fine").symlink("evil", "..").file("evil/escaped", b"x").finish();
+    let t = RawTar::new()
+        .file("ok", b"fine")
+        .symlink("evil", "..")
+        .file("evil/escaped", b"x")
+        .finish();
     // `evil -> ..` climbs out, so it is refused before anything is written through it.
     assert!(unpack_layer(&t[..], &dest, DevicePolicy::Refuse).is_err());
     assert!(!top.path().join("escaped").exists());
@@ -143,11 +127,20 @@ fn unpack_roundtrip_with_whiteouts() {
     let want = Digest::of(&t);
     let s = unpack_layer(&t[..], top.path(), DevicePolicy::Refuse).unwrap();
     assert_eq!(s.diff_id, want);
-    assert_eq!(fs::read(top.path().join("etc/hostname")).unwrap(), b"berth\n");
-    assert_eq!(fs::read_link(top.path().join("etc/alias")).unwrap(), Path::new("hostname"));
+    assert_eq!(
+        fs::read(top.path().join("etc/hostname")).unwrap(),
+        b"berth\n"
+    );
+    assert_eq!(
+        fs::read_link(top.path().join("etc/alias")).unwrap(),
+        Path::new("hostname")
+    );
     assert_eq!(fs::read(top.path().join("etc/hard")).unwrap(), b"berth\n");
     use std::os::unix::fs::FileTypeExt;
     let m = fs::symlink_metadata(top.path().join("etc/motd")).unwrap();
-    assert!(m.file_type().is_char_device(), "whiteout becomes a 0:0 char device");
+    assert!(
+        m.file_type().is_char_device(),
+        "whiteout becomes a 0:0 char device"
+    );
     assert!(top.path().join("gone").is_dir());
 }

@@ -1,0 +1,253 @@
+//! The shared test context: a temp root, the binary, and a busybox base image built once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub struct Ctx {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub out: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert!(
+            self.out.status.success(),
+            "command failed ({}):\nstdout: {}\nstderr: {}",
+            self.code(),
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+    #[track_caller]
+    pub fn fails_with(self, needle: &str) -> Run {
+        assert!(
+            !self.out.status.success(),
+            "command should have failed:\nstdout: {}",
+            self.stdout()
+        );
+        assert!(
+            self.stderr().contains(needle),
+            "stderr should mention {needle:?}:\n{}",
+            self.stderr()
+        );
+        self
+    }
+}
+
+pub fn berth_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+impl Ctx {
+    pub fn new() -> Ctx {
+        Ctx {
+            dir: tempfile::Builder::new()
+                .prefix("berth-it-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(berth_bin());
+        c.arg("--root").arg(self.root()).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Run {
+        Run {
+            out: self.cmd(args).output().expect("run berth"),
+        }
+    }
+
+    pub fn berth_stdin(&self, args: &[&str], input: &Path) -> Run {
+        let mut c = self.cmd(args);
+        c.stdin(std::fs::File::open(input).expect("open input"));
+        Run {
+            out: c.output().expect("run berth"),
+        }
+    }
+
+    /// Imports the busybox rootfs as `name` and returns the image id.
+    pub fn busybox(&self, name: &str) -> String {
+        let tar = busybox_tar();
+        let r = self
+            .berth(&[
+                "import",
+                "-q",
+                "-c",
+                r#"CMD ["sh"]"#,
+                tar.to_str().unwrap(),
+                name,
+            ])
+            .ok();
+        r.stdout().trim().to_string()
+    }
+
+    pub fn images_json(&self) -> Vec<serde_json::Value> {
+        self.berth(&["images", "--format", "json"])
+            .ok()
+            .stdout()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.berth(&["image", "inspect", name]).ok().stdout()).unwrap();
+        v[0].clone()
+    }
+
+    #[track_caller]
+    pub fn check_clean(&self) {
+        let r = self.berth(&["system", "check"]);
+        assert!(
+            r.out.status.success() && r.stdout().contains("store is consistent"),
+            "system check:\n{}\n{}",
+            r.stdout(),
+            r.stderr()
+        );
+    }
+}
+
+/// A rootfs tarball made from the host's static busybox, built once per test run.
+pub fn busybox_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-it-busybox-{}", std::process::id()));
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        let bb = ["/bin/busybox", "/usr/bin/busybox"]
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .expect("busybox-static is installed (apt-get install busybox-static)");
+        std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
+        for applet in [
+            "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "mount", "ps", "wc",
+            "head", "grep", "touch", "rm",
+        ] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        let tar = dir.join("busybox.tar");
+        sh(&format!(
+            "tar --numeric-owner --owner=0 --group=0 -C {} -cf {} .",
+            rootfs.display(),
+            tar.display()
+        ));
+        tar
+    })
+    .clone()
+}
+
+/// Runs a shell command, panicking with its output on failure.
+#[track_caller]
+pub fn sh(cmd: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes a tarball of `files` (name, content) with a fixed mtime.
+pub fn make_tar(path: &Path, files: &[(&str, &[u8])]) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut b = tar::Builder::new(f);
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.finish().unwrap();
+}
+
+/// A tarball of `mb` MiB of incompressible data in 1 MiB files; `path` seeds the content.
+pub fn big_tar(path: &Path, mb: usize) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut b = tar::Builder::new(std::io::BufWriter::new(f));
+    let mut seed: u64 = 0x9e3779b97f4a7c15
+        ^ path
+            .to_string_lossy()
+            .bytes()
+            .fold(0u64, |a, c| a.wrapping_mul(31).wrapping_add(c as u64));
+    for i in 0..mb {
+        let mut data = vec![0u8; 1 << 20];
+        for chunk in data.chunks_mut(8) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            chunk.copy_from_slice(&seed.to_le_bytes()[..chunk.len()]);
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, format!("data/file{i}"), &data[..])
+            .unwrap();
+    }
+    b.finish().unwrap();
+}
+
+/// Asserts two files have the same bytes without printing them.
+#[track_caller]
+pub fn same_file(a: &Path, b: &Path, what: &str) {
+    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    if x != y {
+        let at = x
+            .iter()
+            .zip(&y)
+            .position(|(p, q)| p != q)
+            .unwrap_or(x.len().min(y.len()));
+        panic!(
+            "{what}: {} and {} differ (sizes {} and {}, first difference at byte {at})",
+            a.display(),
+            b.display(),
+            x.len(),
+            y.len()
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real `berth` binary on its own temporary store per test.
+//! They need root (ownership, device nodes, overlay) and the tools .ci/run installs.
+
+mod archives;
+mod bootstrap;
+mod common;
+mod concurrency;
+mod hostile;
+mod images;
+mod interop;
+mod retention;
