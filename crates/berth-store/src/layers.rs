@@ -177,3 +177,24 @@ pub(crate) fn open_plain(blobs: &Blobs, digest: &Digest) -> Result<Box<dyn Read>
     let found = Compression::detect(head);
     compression::decompress(found, r).ctx("decompress blob", blobs.path(digest))
 }
+
+impl crate::Store {
+    /// Stores one layer from `raw` (gzip/zstd kept as they are, plain or xz compressed
+    /// with gzip), validating every entry; `expected` is the blob digest a manifest
+    /// promised. Call it while holding a [`crate::Lease`], and reference the result in
+    /// [`crate::Store::commit_image`] before releasing it.
+    pub fn put_layer<R: Read>(
+        &self,
+        raw: R,
+        expected: Option<&Digest>,
+        devices: DevicePolicy,
+        progress: &dyn Progress,
+    ) -> Result<crate::LayerRecord> {
+        store_layer(&self.blobs, raw, expected, devices, progress).map(Into::into)
+    }
+
+    /// Opens a stored layer blob as an uncompressed tar stream.
+    pub fn open_layer_tar(&self, digest: &Digest) -> Result<Box<dyn Read>> {
+        open_plain(&self.blobs, digest)
+    }
+}

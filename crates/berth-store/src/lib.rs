@@ -23,7 +23,8 @@ mod util;
 
 pub use blobs::{BlobWriter, Blobs};
 pub use error::{Error, Result};
-pub use images::{ImageRecord, LayerRecord};
+pub use images::{ImageRecord, LayerRecord, NewImage};
+pub use layers::chain_ids;
 pub use lock::Lease;
 pub use progress::{Progress, Quiet};
 
