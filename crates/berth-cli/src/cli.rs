@@ -4,6 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use crate::cli_containers::*;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
@@ -51,6 +53,52 @@ pub enum Command {
     /// Store-wide operations.
     #[command(subcommand)]
     System(SystemCommand),
+
+    // --- containers ---
+    /// Create a container from an image and run it.
+    Run(RunArgs),
+    /// Create a container without starting it.
+    Create(CreateFlags),
+    /// Start stopped containers.
+    Start(StartArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Show a container's output.
+    Logs(LogsArgs),
+    /// Stop containers (stop signal, then SIGKILL after the timeout).
+    Stop(StopArgs),
+    /// Send a signal to containers.
+    Kill(KillArgs),
+    /// Stop and start containers again.
+    Restart(StopArgs),
+    /// Remove containers.
+    Rm(RmArgs),
+    /// Wait for containers to stop; print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Show containers or images as JSON.
+    Inspect(AnyInspectArgs),
+    /// Copy files between a container and the host: CTR:PATH HOSTPATH or HOSTPATH CTR:PATH.
+    Cp { source: String, destination: String },
+    /// Show the processes of a container.
+    Top { container: String },
+    /// Rename a container.
+    Rename { container: String, new_name: String },
+    /// Make an image from a container's changes.
+    Commit(CommitArgs),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// (internal) The monitor of a detached container.
+    #[command(hide = true)]
+    ContainerMonitor { id: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,6 +1,7 @@
 //! The `berth` binary: parse the command line, run one command, map errors to exit codes.
 
 mod cli;
+mod cli_containers;
 mod commands;
 mod output;
 mod progress;
@@ -14,8 +15,17 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: error: {}", output::error_chain(&e));
-            1
+            commands::exit_code_for(&e)
         }
     };
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        crate::cli::Cli::command().debug_assert();
+    }
 }

@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::time::Instant;
 
 fn main() {
-    let sample = std::fs::read("/bin/busybox").or_else(|_| std::fs::read("/bin/sh")).expect("a host binary to sample");
+    let sample = std::fs::read("/bin/busybox")
+        .or_else(|_| std::fs::read("/bin/sh"))
+        .expect("a host binary to sample");
     let mut data = Vec::with_capacity(256 << 20);
     while data.len() < 256 << 20 {
         data.extend_from_slice(&sample);
@@ -31,7 +33,14 @@ fn main() {
             w.write_all(chunk).unwrap();
         }
         let out = w.finish().unwrap();
-        rate(&format!("{} compress (ratio {:.2})", c.name(), data.len() as f64 / out.len() as f64), t.elapsed().as_secs_f64());
+        rate(
+            &format!(
+                "{} compress (ratio {:.2})",
+                c.name(),
+                data.len() as f64 / out.len() as f64
+            ),
+            t.elapsed().as_secs_f64(),
+        );
         if c == Compression::Gzip {
             gz = out;
         }

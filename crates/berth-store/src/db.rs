@@ -6,6 +6,7 @@
 //!                           └─► layers(image, idx) ──► layer blob (digest), diff_id
 //! snapshots(chain_id) ──► parent snapshot         (unpacked layers, keyed by chain id)
 //! containers(id) ──► images(id)                   (an image in use is not removed)
+//! container_volumes ──► volumes(name)             (a volume in use is not removed)
 //! ```
 //! The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` moves it from i to i+1.
 //! Every multi-step change is one transaction, written after the files it references.
@@ -15,7 +16,8 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE images (
     id TEXT PRIMARY KEY,                -- config digest: the image id
     manifest TEXT NOT NULL,             -- manifest digest
@@ -66,7 +68,22 @@ CREATE TABLE containers (
     created INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT '{}'
 );
-"#];
+"#,
+    r#"
+CREATE TABLE volumes (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    anonymous INTEGER NOT NULL DEFAULT 0,
+    labels TEXT NOT NULL DEFAULT '{}',
+    seeded INTEGER NOT NULL DEFAULT 0   -- copied from the image on first mount (Docker's rule)
+);
+CREATE TABLE container_volumes (
+    container TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    volume TEXT NOT NULL REFERENCES volumes(name),
+    PRIMARY KEY (container, volume)
+);
+"#,
+];
 
 pub(crate) fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;

@@ -10,6 +10,7 @@ pub mod archive;
 mod blobs;
 pub mod bootstrap;
 pub mod check;
+pub mod containers;
 mod db;
 mod error;
 pub mod gc;
@@ -46,7 +47,14 @@ impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref().to_path_buf();
-        for d in ["blobs/sha256", "ingest", "snapshots", "tmp"] {
+        for d in [
+            "blobs/sha256",
+            "ingest",
+            "snapshots",
+            "tmp",
+            "containers",
+            "volumes",
+        ] {
             let p = root.join(d);
             std::fs::create_dir_all(&p).ctx("create directory", &p)?;
         }

@@ -250,7 +250,7 @@ fn rmi_one(store: &Store, name: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-fn inspect_json(store: &Store, img: &ImageRecord) -> Result<Value> {
+pub fn inspect_json(store: &Store, img: &ImageRecord) -> Result<Value> {
     let cfg = store.config(img)?;
     Ok(json!({
         "Id": img.id.to_string(),

@@ -1,10 +1,11 @@
 //! One function per command; each opens the store, calls the engine, prints.
 
 mod archive;
+mod containers;
 mod images;
 mod system;
 
-use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use anyhow::{Context, Result};
 use berth_store::Store;
 use std::path::Path;
@@ -37,6 +38,65 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Df(a)) => system::df(&root, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(&root, a),
         Command::System(SystemCommand::Check { repair }) => system::check(&root, repair),
+
+        // Containers: berth's own failures exit 125 (as Docker), the command's exit code otherwise.
+        Command::Run(a) => run_family(containers::run(&root, a)),
+        Command::Create(a) => run_family(containers::create(&root, a)),
+        Command::Start(a) => run_family(containers::start(&root, a)),
+        Command::Exec(a) => run_family(containers::exec(&root, a)),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(&root, a),
+        Command::Logs(a) => containers::logs(&root, a),
+        Command::Stop(a) => containers::stop(&root, a),
+        Command::Restart(a) => containers::restart(&root, a),
+        Command::Kill(a) => containers::kill(&root, a),
+        Command::Rm(a) => containers::rm(&root, a),
+        Command::Wait { containers: c } => containers::wait(&root, c),
+        Command::Inspect(a) | Command::Container(ContainerCommand::Inspect(a)) => {
+            containers::inspect(&root, a)
+        }
+        Command::Cp {
+            source,
+            destination,
+        } => containers::cp(&root, &source, &destination),
+        Command::Top { container } => containers::top(&root, &container),
+        Command::Rename {
+            container,
+            new_name,
+        } => containers::rename(&root, &container, &new_name),
+        Command::Commit(a) => containers::commit(&root, a),
+        Command::Volume(v) => containers::volume(&root, v),
+        Command::Container(ContainerCommand::Prune { force }) => {
+            containers::container_prune(&root, force)
+        }
+        Command::ContainerMonitor { id } => containers::monitor(&root, &id),
+    }
+}
+
+/// Prints the error of a run-family command and turns it into its exit code.
+fn run_family(r: Result<i32>) -> Result<i32> {
+    r.or_else(|e| {
+        eprintln!("berth: error: {}", crate::output::error_chain(&e));
+        let code = exit_code_for(&e);
+        Ok(if code == 1 { 125 } else { code })
+    })
+}
+
+/// 126/127 when the container's command could not be run, 125 for berth's own failures
+/// in run-family commands, 1 elsewhere.
+pub fn exit_code_for(e: &anyhow::Error) -> i32 {
+    for c in e.chain() {
+        if let Some(berth_runtime::Error::Command { code, .. }) =
+            c.downcast_ref::<berth_runtime::Error>()
+        {
+            return *code;
+        }
+    }
+    if e.chain()
+        .any(|c| c.downcast_ref::<berth_runtime::Error>().is_some())
+    {
+        125
+    } else {
+        1
     }
 }
 

@@ -1,0 +1,283 @@
+//! Command-line types of the container commands (clap only).
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// Flags shared by `run` and `create`.
+#[derive(Args, Debug, Clone)]
+pub struct CreateFlags {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep STDIN open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the host's value).
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines, # comments).
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP] (names from the image's /etc/passwd and /etc/group, or numbers).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Override the image's ENTRYPOINT ("" resets it).
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Bind mount or volume: HOST:CTR[:ro] or NAME:CTR[:ro] or CTR (anonymous).
+    #[arg(short, long = "volume")]
+    pub volumes: Vec<String>,
+    /// type=bind|volume|tmpfs,source=...,target=...[,readonly]
+    #[arg(long = "mount")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS].
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Memory limit (e.g. 64m, 1g).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Number of CPUs (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Maximum number of processes.
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// All capabilities, all devices, no seccomp or masked paths.
+    #[arg(long)]
+    pub privileged: bool,
+    /// no-new-privileges | seccomp=unconfined | seccomp=PROFILE.json
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Run an init (tini) as PID 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+    /// no | on-failure[:N] | always | unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    #[arg(short, long = "label")]
+    pub labels: Vec<String>,
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait for the stop signal before SIGKILL.
+    #[arg(long)]
+    pub stop_timeout: Option<u64>,
+    /// NAME=SOFT[:HARD], e.g. nofile=1024:2048.
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    #[arg(long)]
+    pub health_retries: Option<u32>,
+    #[arg(long)]
+    pub no_healthcheck: bool,
+    /// OCI runtime binary (default: runc).
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// none | host
+    #[arg(long, default_value = "none")]
+    pub network: String,
+    /// max-size=10m, max-file=3
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Image, then the command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub image_and_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run in the background and print the container id.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub create: CreateFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    /// Container, then the command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub container_and_args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default: running only).
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// status=, label=, name=, id=, ancestor=
+    #[arg(short, long = "filter")]
+    pub filters: Vec<String>,
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    pub container: String,
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines from the end (or "all").
+    #[arg(short = 'n', long)]
+    pub tail: Option<String>,
+    /// Only lines since a timestamp or a duration ago (e.g. 10m).
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Seconds to wait before killing.
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    #[arg(short, long, default_value = "KILL")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove anonymous volumes too.
+    #[arg(short, long)]
+    pub volumes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Attach to the output and wait (exit with the container's code).
+    #[arg(short, long)]
+    pub attach: bool,
+    #[arg(short, long)]
+    pub interactive: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    pub container: String,
+    pub reference: Option<String>,
+    #[arg(short, long = "change")]
+    pub changes: Vec<String>,
+    #[arg(short, long)]
+    pub message: Option<String>,
+    #[arg(short, long)]
+    pub author: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AnyInspectArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// container or image (default: whichever matches).
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a volume.
+    Create {
+        name: Option<String>,
+        #[arg(short, long = "label")]
+        labels: Vec<String>,
+    },
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Show volumes as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Remove unused anonymous volumes (-a: all unused).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// List containers.
+    Ls(PsArgs),
+    /// Remove all stopped containers.
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Show containers as JSON.
+    Inspect(AnyInspectArgs),
+}

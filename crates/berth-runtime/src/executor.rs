@@ -1,0 +1,99 @@
+//! Running a bundle with an OCI runtime binary (runc by default, any OCI runtime with
+//! `--runtime PATH`). The monitor owns the `run` child; other verbs are one-shot calls.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub struct Executor {
+    /// The runtime binary.
+    pub binary: PathBuf,
+    /// Its state directory (`--root`).
+    pub state: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{runtime} {verb} failed: {message}")]
+pub struct ExecutorError {
+    pub runtime: String,
+    pub verb: &'static str,
+    pub message: String,
+}
+
+impl Executor {
+    pub fn new(binary: &str, berth_root: &Path) -> Executor {
+        let binary = if binary.is_empty() { "runc" } else { binary };
+        let name = Path::new(binary)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "runtime".into());
+        Executor {
+            binary: PathBuf::from(binary),
+            state: berth_root.join("runtime").join(name),
+        }
+    }
+
+    fn name(&self) -> String {
+        self.binary.display().to_string()
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.arg("--root").arg(&self.state);
+        c
+    }
+
+    /// `run` in the foreground: the runtime stays the parent of the container's init.
+    pub fn run_command(&self, id: &str, bundle: &Path, pid_file: &Path, log: &Path) -> Command {
+        let mut c = self.command();
+        c.arg("--log")
+            .arg(log)
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file)
+            .arg(id);
+        c
+    }
+
+    fn one_shot(&self, verb: &'static str, args: &[&str]) -> Result<(), ExecutorError> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| ExecutorError {
+                runtime: self.name(),
+                verb,
+                message: format!("{e} (is it installed? apt-get install runc)"),
+            })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(ExecutorError {
+                runtime: self.name(),
+                verb,
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+
+    pub fn kill(&self, id: &str, signal: &str) -> Result<(), ExecutorError> {
+        self.one_shot("kill", &["kill", "--all", id, signal])
+    }
+
+    pub fn delete(&self, id: &str) -> Result<(), ExecutorError> {
+        self.one_shot("delete", &["delete", "--force", id])
+    }
+
+    /// Whether the runtime still knows the container.
+    pub fn exists(&self, id: &str) -> bool {
+        self.command()
+            .args(["state", id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+}

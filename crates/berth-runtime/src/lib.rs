@@ -1,0 +1,410 @@
+//! berth-runtime owns containers: it turns an image and run options into an OCI runtime
+//! bundle (`config.json` over an overlay rootfs), runs it under a per-container monitor
+//! (the process that holds the container's stdio, writes its logs, records its exit code
+//! and applies its restart policy), and implements the verbs on it: start, stop, kill,
+//! exec, wait, rm, logs, commit, cp, and named volumes. Images and records come from
+//! berth-store; the OCI runtime that does the namespace work is an executor (runc or any
+//! OCI runtime binary).
+
+pub mod commit;
+pub mod cp;
+pub mod executor;
+pub mod fsroot;
+pub mod logs;
+pub mod model;
+mod monitor;
+mod ops;
+pub mod rootfs;
+pub mod seccomp;
+pub mod spec;
+pub mod volumes;
+
+pub use model::{Container, ContainerConfig, ContainerState, Mount, RestartPolicy, Status};
+pub use monitor::Attach;
+
+use berth_store::containers::ContainerRow;
+use berth_store::Store;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The command cannot be run (126) or was not found (127).
+    #[error("{message}")]
+    Command { code: i32, message: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Executor(#[from] executor::ExecutorError),
+}
+
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// What `create` needs beyond the image.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    pub image: String,
+    /// Arguments after the image name (replace the image's CMD).
+    pub cmd: Vec<String>,
+    /// `--entrypoint` (an empty string resets the image's entrypoint).
+    pub entrypoint: Option<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    /// `--no-healthcheck`
+    pub no_healthcheck: bool,
+    /// The rest, as the user gave it (env: -e, then --env-file, in order).
+    pub config: ContainerConfig,
+}
+
+pub struct Runtime {
+    pub store: Store,
+    /// The berth binary, re-executed as the monitor of detached containers.
+    pub self_exe: PathBuf,
+}
+
+impl Runtime {
+    pub fn new(store: Store) -> Runtime {
+        let self_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth"));
+        Runtime { store, self_exe }
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.store.containers_dir().join(id)
+    }
+
+    pub fn executor(&self, c: &Container) -> executor::Executor {
+        executor::Executor::new(&c.config.runtime, self.store.root())
+    }
+
+    /// Loads a container by id, name or unique id prefix.
+    pub fn get(&self, what: &str) -> Result<Container> {
+        let row = self.store.find_container(what)?;
+        parse(&row)
+    }
+
+    pub fn list(&self) -> Result<Vec<Container>> {
+        self.store.containers()?.iter().map(parse).collect()
+    }
+
+    /// Changes a container's document in one transaction and returns the new one.
+    pub(crate) fn update(&self, id: &str, f: impl Fn(&mut Container)) -> Result<Container> {
+        let out = self.store.modify_container_state(id, &mut |cur| {
+            let mut c: Container = serde_json::from_str(cur)
+                .map_err(|e| berth_store::Error::invalid(format!("container {id}: {e}")))?;
+            f(&mut c);
+            Ok(serde_json::to_string(&c).expect("serialises"))
+        })?;
+        serde_json::from_str(&out).map_err(|e| Error::Invalid(format!("container {id}: {e}")))
+    }
+
+    /// `berth create`: resolves the image, unpacks its layers, prepares the container's
+    /// directory and records it. Nothing runs yet.
+    pub fn create(&self, opts: CreateOptions) -> Result<Container> {
+        let image = self.store.resolve(&opts.image)?;
+        let img_cfg = self.store.config(&image)?;
+        let ic = &img_cfg.config;
+        let mut cfg = opts.config.clone();
+        cfg.image = image.id.to_string();
+        cfg.image_name = opts.image.clone();
+
+        // Docker's rule: --entrypoint drops the image's CMD unless a command is given.
+        let entrypoint: Vec<String> = match &opts.entrypoint {
+            Some(e) if e.is_empty() => vec![],
+            Some(e) => vec![e.clone()],
+            None => ic.entrypoint.clone().unwrap_or_default(),
+        };
+        let cmd = if !opts.cmd.is_empty() {
+            opts.cmd.clone()
+        } else if opts.entrypoint.is_some() {
+            vec![]
+        } else {
+            ic.cmd.clone().unwrap_or_default()
+        };
+        cfg.args = entrypoint.into_iter().chain(cmd).collect();
+        if cfg.args.is_empty() {
+            return Err(Error::Invalid("no command specified: the image has no CMD or ENTRYPOINT; give one after the image name".into()));
+        }
+        let mut env: Vec<String> = ic.env.clone().unwrap_or_default();
+        for e in &opts.config.env {
+            let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
+            env.retain(|x| x.split_once('=').map(|(k, _)| k).unwrap_or(x) != key);
+            if e.contains('=') {
+                env.push(e.clone());
+            } else if let Ok(v) = std::env::var(key) {
+                env.push(format!("{key}={v}"));
+            }
+        }
+        cfg.env = env;
+        cfg.cwd = opts
+            .workdir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| ic.working_dir.clone());
+        if !cfg.cwd.is_empty() && !cfg.cwd.starts_with('/') {
+            return Err(Error::Invalid(format!(
+                "the working directory {:?} is not an absolute path",
+                cfg.cwd
+            )));
+        }
+        cfg.user = opts.user.clone().unwrap_or_else(|| ic.user.clone());
+        let mut labels: BTreeMap<String, String> = ic.labels.clone().unwrap_or_default();
+        labels.extend(opts.config.labels.clone());
+        cfg.labels = labels;
+        cfg.stop_signal = opts
+            .stop_signal
+            .clone()
+            .or_else(|| ic.stop_signal.clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+        cfg.stop_timeout = opts.stop_timeout.unwrap_or(10);
+        if opts.no_healthcheck {
+            cfg.healthcheck = None;
+        } else if cfg.healthcheck.is_none() {
+            cfg.healthcheck = ic.healthcheck.as_ref().and_then(model_health_from_image);
+        }
+        if cfg.restart.name.is_empty() {
+            cfg.restart.name = "no".into();
+        }
+        if cfg.restart.name != "no" && cfg.auto_remove {
+            return Err(Error::Invalid(
+                "--restart and --rm cannot be used together".into(),
+            ));
+        }
+        if cfg.network.is_empty() {
+            cfg.network = "none".into();
+        }
+        if cfg.log_max_size == 0 {
+            cfg.log_max_size = logs::DEFAULT_MAX_SIZE;
+        }
+        if cfg.log_max_files == 0 {
+            cfg.log_max_files = logs::DEFAULT_MAX_FILES;
+        }
+        spec::capabilities(cfg.privileged, &cfg.cap_add, &cfg.cap_drop).map_err(Error::Invalid)?;
+        // Image VOLUMEs not covered by a mount become anonymous volumes, as in Docker.
+        for v in ic.volumes.clone().unwrap_or_default().keys() {
+            if !cfg
+                .mounts
+                .iter()
+                .any(|m| m.target.trim_end_matches('/') == v.trim_end_matches('/'))
+            {
+                cfg.mounts.push(Mount {
+                    kind: "volume".into(),
+                    source: String::new(),
+                    target: v.clone(),
+                    read_only: false,
+                    options: vec![],
+                });
+            }
+        }
+
+        let id = random_id();
+        if cfg.hostname.is_empty() {
+            cfg.hostname = id[..12].to_string();
+        }
+        let name = match &opts.name {
+            Some(n) => {
+                validate_name(n)?;
+                n.clone()
+            }
+            None => generate_name(),
+        };
+        let mut volume_names = Vec::new();
+        for m in cfg.mounts.iter_mut() {
+            if !m.target.starts_with('/') {
+                return Err(Error::Invalid(format!(
+                    "mount destination {:?} is not an absolute path",
+                    m.target
+                )));
+            }
+            match m.kind.as_str() {
+                "volume" => {
+                    let anonymous = m.source.is_empty();
+                    if anonymous {
+                        m.source = random_id();
+                    }
+                    volumes::validate_name(&m.source)?;
+                    self.volume_create(&m.source, anonymous, &BTreeMap::new())?;
+                    volume_names.push(m.source.clone());
+                }
+                "bind" => {
+                    let p = Path::new(&m.source);
+                    if !p.is_absolute() {
+                        return Err(Error::Invalid(format!(
+                            "bind source {:?} is not an absolute path",
+                            m.source
+                        )));
+                    }
+                    if !p.exists() {
+                        // `-v /host:/ctr` creates a missing host directory, as Docker does.
+                        std::fs::create_dir_all(p)
+                            .map_err(io_err(format!("create bind source {}", p.display())))?;
+                    }
+                }
+                "tmpfs" => {}
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "unknown mount type {other:?}: use bind, volume or tmpfs"
+                    )))
+                }
+            }
+        }
+        if let Some(profile) = &cfg.seccomp {
+            if profile != "unconfined" {
+                seccomp::from_profile(profile).map_err(Error::Invalid)?;
+            }
+        }
+
+        // Unpack the image's layers (once per store) before anything names the container.
+        self.store.ensure_snapshots(&image)?;
+        self.store.mark_used(&image.id)?;
+        let dir = self.dir(&id);
+        for d in ["upper", "work", "rootfs"] {
+            std::fs::create_dir_all(dir.join(d))
+                .map_err(io_err(format!("create {}", dir.join(d).display())))?;
+        }
+        std::fs::write(dir.join("hostname"), format!("{}\n", cfg.hostname))
+            .map_err(io_err("write hostname"))?;
+        std::fs::write(
+            dir.join("hosts"),
+            format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+                cfg.hostname
+            ),
+        )
+        .map_err(io_err("write hosts"))?;
+        std::fs::write(dir.join("resolv.conf"), resolv_conf())
+            .map_err(io_err("write resolv.conf"))?;
+
+        let c = Container {
+            id: id.clone(),
+            name: name.clone(),
+            created: jiff::Timestamp::now().to_string(),
+            config: cfg,
+            state: ContainerState::default(),
+        };
+        let row = ContainerRow {
+            id: id.clone(),
+            name,
+            image: image.id.to_string(),
+            created: jiff::Timestamp::now().as_second(),
+            state: serde_json::to_string(&c).expect("serialises"),
+        };
+        if let Err(e) = self.store.insert_container(&row, &volume_names) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+        Ok(c)
+    }
+}
+
+fn model_health_from_image(v: &serde_json::Value) -> Option<model::Healthcheck> {
+    let test: Vec<String> = serde_json::from_value(v.get("Test")?.clone()).ok()?;
+    if test.first().map(String::as_str) == Some("NONE") || test.is_empty() {
+        return None;
+    }
+    let ns = |k: &str, d: u64| {
+        v.get(k)
+            .and_then(|x| x.as_u64())
+            .map(|n| n / 1_000_000)
+            .filter(|n| *n > 0)
+            .unwrap_or(d)
+    };
+    Some(model::Healthcheck {
+        test,
+        interval_ms: ns("Interval", 30_000),
+        timeout_ms: ns("Timeout", 30_000),
+        start_period_ms: ns("StartPeriod", 0),
+        retries: v
+            .get("Retries")
+            .and_then(|x| x.as_u64())
+            .filter(|n| *n > 0)
+            .unwrap_or(3) as u32,
+    })
+}
+
+pub(crate) fn parse(row: &ContainerRow) -> Result<Container> {
+    serde_json::from_str(&row.state).map_err(|e| {
+        Error::Invalid(format!(
+            "container {} has an unreadable record: {e}",
+            row.id
+        ))
+    })
+}
+
+fn random_id() -> String {
+    format!(
+        "{:016x}{:016x}{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+}
+
+fn validate_name(n: &str) -> Result<()> {
+    let ok = !n.is_empty()
+        && n.as_bytes()[0].is_ascii_alphanumeric()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid container name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+fn generate_name() -> String {
+    const LEFT: &[&str] = &[
+        "brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nimble", "quiet", "sharp",
+        "steady", "witty",
+    ];
+    const RIGHT: &[&str] = &[
+        "anchor", "buoy", "cove", "dock", "harbor", "jetty", "keel", "mast", "pier", "quay",
+        "rudder", "wharf",
+    ];
+    format!(
+        "{}_{}_{:04x}",
+        LEFT[rand::random_range(0..LEFT.len())],
+        RIGHT[rand::random_range(0..RIGHT.len())],
+        rand::random::<u16>()
+    )
+}
+
+/// The host's resolv.conf without loopback name servers (unreachable from a container).
+fn resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    host.lines()
+        .filter(|l| {
+            !(l.trim_start().starts_with("nameserver")
+                && (l.contains(" 127.") || l.contains(" ::1")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+pub(crate) fn validate_name_pub(n: &str) -> Result<()> {
+    validate_name(n)
+}
+
+pub use ops::ExecOptions;

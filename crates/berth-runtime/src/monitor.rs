@@ -1,0 +1,570 @@
+//! The per-container monitor: prepares the rootfs, runs the container through the
+//! executor, copies its output into the log, records its exit, applies the restart policy,
+//! runs health checks, and cleans up. `berth run` in the foreground is itself the monitor;
+//! detached containers get a `berth container-monitor ID` process of their own.
+
+use crate::fsroot::{check_command, resolve_user, RootDir};
+use crate::logs::{pump, LogWriter, LOG_FILE};
+use crate::model::{Container, Health, Status};
+use crate::{io_err, rootfs, spec, Error, Result, Runtime};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a foreground `run`/`start -a` is connected to the user's terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attach {
+    /// Pass our stdin to the container (`-i`).
+    pub stdin: bool,
+    /// Our stdin is a terminal and the container has a tty: hand the terminal over.
+    pub terminal: bool,
+}
+
+/// What happened to one run of the container.
+enum Outcome {
+    /// Never started: (exit code for `run`, message).
+    Failed(i32, String),
+    Exited(i32),
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+impl Runtime {
+    fn paths(&self, id: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+        let d = self.dir(id);
+        (d.join("rootfs"), d.join("upper"), d.join("work"), d)
+    }
+
+    /// Mounts the rootfs, seeds new volumes, writes `config.json`; returns the spec's args[0].
+    fn prepare(&self, c: &Container) -> Result<()> {
+        let (rootfs_dir, upper, work, dir) = self.paths(&c.id);
+        let image = self.store.image(
+            &c.config
+                .image
+                .parse()
+                .map_err(|e| Error::Invalid(format!("{e}")))?,
+        )?;
+        let lowers = self.store.ensure_snapshots(&image)?;
+        rootfs::mount_overlay(&lowers, &upper, &work, &rootfs_dir, &dir.join("empty"))
+            .map_err(io_err("prepare the rootfs"))?;
+        let root = RootDir::open(&rootfs_dir).map_err(io_err("open the rootfs"))?;
+        let user = resolve_user(&root, &c.config.user).map_err(|m| Error::Command {
+            code: 126,
+            message: m,
+        })?;
+        let path_env = c.config.env.iter().find_map(|e| e.strip_prefix("PATH="));
+        check_command(&root, &c.config.args[0], path_env)
+            .map_err(|(code, message)| Error::Command { code, message })?;
+        let mut volume_dirs = Vec::new();
+        for m in c.config.mounts.iter().filter(|m| m.kind == "volume") {
+            volume_dirs.push(self.volume_seed(&m.source, &root, &m.target)?);
+        }
+        let init = if c.config.init {
+            Some(find_init()?)
+        } else {
+            None
+        };
+        let spec = spec::build(
+            c,
+            &user,
+            &spec::SpecPaths {
+                rootfs: &rootfs_dir,
+                hosts: &dir.join("hosts"),
+                hostname: &dir.join("hostname"),
+                resolv: &dir.join("resolv.conf"),
+                volume_dirs: &volume_dirs,
+                init: init.as_deref(),
+            },
+        )
+        .map_err(Error::Invalid)?;
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&spec).expect("serialises"),
+        )
+        .map_err(io_err("write config.json"))?;
+        Ok(())
+    }
+
+    /// Runs the container once; `ready` hears "ok" or the failure once it is known.
+    fn run_once(
+        &self,
+        c: &Container,
+        attach: Option<Attach>,
+        ready: &mut Option<&mut dyn FnMut(std::result::Result<(), (i32, String)>)>,
+    ) -> Outcome {
+        let dir = self.dir(&c.id);
+        if let Err(e) = self.prepare(c) {
+            let code = match &e {
+                Error::Command { code, .. } => *code,
+                _ => 125,
+            };
+            return Outcome::Failed(code, e.to_string());
+        }
+        let exe = self.executor(c);
+        let pid_file = dir.join("init.pid");
+        let runtime_log = dir.join("runtime.log");
+        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(&runtime_log);
+        let _ = exe.delete(&c.id); // a leftover from a crash would make `run` fail
+        let mut cmd = exe.run_command(&c.id, &dir, &pid_file, &runtime_log);
+        let terminal = attach.is_some_and(|a| a.terminal);
+        if terminal {
+            cmd.stdin(Stdio::inherit())
+                .stdout(Stdio::inherit())
+                .stderr(Stdio::inherit());
+        } else {
+            cmd.stdin(if attach.is_some_and(|a| a.stdin) {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            // Its own process group: terminal signals reach berth, which forwards them once.
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        }
+        let mut child: Child = match cmd.spawn() {
+            Ok(ch) => ch,
+            Err(e) => {
+                return Outcome::Failed(
+                    125,
+                    format!(
+                        "cannot start the OCI runtime {}: {e} (apt-get install runc)",
+                        exe.binary.display()
+                    ),
+                )
+            }
+        };
+        let log = match LogWriter::open(
+            &dir.join(LOG_FILE),
+            c.config.log_max_size,
+            c.config.log_max_files,
+        ) {
+            Ok(l) => Arc::new(l),
+            Err(e) => return Outcome::Failed(125, format!("open the container log: {e}")),
+        };
+        let mut pumps = Vec::new();
+        for (stream, pipe) in [
+            (
+                "stdout",
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            ),
+            (
+                "stderr",
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            ),
+        ] {
+            if let Some(pipe) = pipe {
+                let log = log.clone();
+                let echo = attach.is_some();
+                pumps.push(std::thread::spawn(move || {
+                    if !echo {
+                        pump(pipe, stream, &log, None);
+                    } else if stream == "stdout" {
+                        pump(pipe, stream, &log, Some(&mut std::io::stdout()));
+                    } else {
+                        pump(pipe, stream, &log, Some(&mut std::io::stderr()));
+                    }
+                }));
+            }
+        }
+        let runtime_pid = child.id() as i32;
+        let forwarder = attach.map(|a| forward_signals(runtime_pid, a.terminal));
+
+        // Started once the runtime wrote the init pid; failed if it exits first.
+        let started = Instant::now();
+        let pid = loop {
+            if let Some(pid) = std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                break Some(pid);
+            }
+            match child.try_wait() {
+                Ok(Some(_)) => break None,
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            std::thread::sleep(Duration::from_micros(
+                if started.elapsed() < Duration::from_millis(50) {
+                    200
+                } else {
+                    2000
+                },
+            ));
+        };
+        let Some(pid) = pid else {
+            let status = child.wait().ok();
+            for p in pumps {
+                let _ = p.join();
+            }
+            let msg = runtime_error(&runtime_log).unwrap_or_else(|| {
+                format!("the OCI runtime exited with {status:?} before the container started")
+            });
+            return Outcome::Failed(126, msg);
+        };
+        let _ = self.update(&c.id, |x| {
+            x.state.status = Status::Running;
+            x.state.pid = pid;
+            x.state.monitor_pid = std::process::id() as i32;
+            x.state.started_at = Some(now());
+            x.state.finished_at = None;
+            x.state.exit_code = None;
+            x.state.error.clear();
+            x.state.oom_killed = false;
+            if x.config.healthcheck.is_some() {
+                x.state.health = Some(Health {
+                    status: "starting".into(),
+                    ..Default::default()
+                });
+            }
+        });
+        if let Some(r) = ready.take() {
+            r(Ok(()));
+        }
+        let stop_health = Arc::new(AtomicBool::new(false));
+        let health = c.config.healthcheck.clone().map(|h| {
+            let stop = stop_health.clone();
+            let rt_root = self.store.root().to_path_buf();
+            let id = c.id.clone();
+            let runtime = c.config.runtime.clone();
+            std::thread::spawn(move || health_loop(&rt_root, &id, &runtime, &h, &stop))
+        });
+        let status = child.wait();
+        stop_health.store(true, Ordering::SeqCst);
+        if let Some(f) = forwarder {
+            f.store(0, Ordering::SeqCst);
+        }
+        for p in pumps {
+            let _ = p.join();
+        }
+        if let Some(h) = health {
+            let _ = h.join();
+        }
+        let code = match status {
+            Ok(s) => s.code().unwrap_or_else(|| {
+                128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)
+            }),
+            Err(_) => 255,
+        };
+        Outcome::Exited(code)
+    }
+
+    /// Tears down what one run set up (the runtime's record, the rootfs mount).
+    fn teardown(&self, c: &Container) {
+        let _ = self.executor(c).delete(&c.id);
+        let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
+    }
+
+    /// Runs a container to the end of its restart policy. Returns the last exit code.
+    /// `ready` is told once whether the first start worked.
+    pub fn monitor(
+        &self,
+        id: &str,
+        attach: Option<Attach>,
+        mut ready: Option<&mut dyn FnMut(std::result::Result<(), (i32, String)>)>,
+    ) -> Result<i32> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let c = self.get(id)?;
+            let began = Instant::now();
+            let outcome = self.run_once(&c, attach, &mut ready);
+            self.teardown(&c);
+            let (code, failed_msg) = match outcome {
+                Outcome::Failed(code, msg) => (code, Some(msg)),
+                Outcome::Exited(code) => (code, None),
+            };
+            let c = self.update(id, |x| {
+                x.state.status = Status::Exited;
+                x.state.exit_code = Some(code);
+                x.state.pid = 0;
+                x.state.finished_at = Some(now());
+                x.state.error = failed_msg.clone().unwrap_or_default();
+                x.state.oom_killed = code == 137 && x.config.memory.is_some();
+                if let Some(h) = x.state.health.as_mut() {
+                    h.status = "unhealthy".into();
+                }
+            })?;
+            if let Some(msg) = &failed_msg {
+                if let Some(r) = ready.take() {
+                    r(Err((code, msg.clone())));
+                    // A container that never started is not restarted.
+                    self.finish(&c)?;
+                    return Ok(code);
+                }
+            }
+            let policy = &c.config.restart;
+            let restart = !c.state.stop_requested
+                && match policy.name.as_str() {
+                    "always" | "unless-stopped" => true,
+                    "on-failure" => {
+                        code != 0
+                            && (policy.max_retries == 0
+                                || c.state.restart_count < policy.max_retries)
+                    }
+                    _ => false,
+                };
+            if !restart {
+                self.finish(&c)?;
+                if let Some(msg) = failed_msg {
+                    return Err(Error::Command { code, message: msg });
+                }
+                return Ok(code);
+            }
+            if began.elapsed() > Duration::from_secs(10) {
+                delay = Duration::from_millis(100);
+            }
+            self.update(id, |x| {
+                x.state.status = Status::Restarting;
+                x.state.restart_count += 1;
+            })?;
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+                if self.get(id).map(|x| x.state.stop_requested).unwrap_or(true) {
+                    let c = self.update(id, |x| x.state.status = Status::Exited)?;
+                    self.finish(&c)?;
+                    return Ok(code);
+                }
+            }
+            delay = (delay * 2).min(Duration::from_secs(60));
+        }
+    }
+
+    /// After the last run: `--rm` removes the container.
+    fn finish(&self, c: &Container) -> Result<()> {
+        if c.config.auto_remove {
+            self.remove(&c.id, true, true)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a created or exited container under a monitor process of its own and returns
+    /// once it runs (or failed to start).
+    pub fn start_detached(&self, id: &str) -> Result<Container> {
+        let c = self.refresh(self.get(id)?)?;
+        if matches!(c.state.status, Status::Running | Status::Restarting) {
+            return Ok(c);
+        }
+        self.update(id, |x| {
+            x.state.stop_requested = false;
+            x.state.status = Status::Created;
+        })?;
+        let dir = self.dir(id);
+        let mlog = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("monitor.log"))
+            .map_err(io_err("open monitor.log"))?;
+        let mut cmd = std::process::Command::new(&self.self_exe);
+        cmd.arg("--root")
+            .arg(self.store.root())
+            .arg("container-monitor")
+            .arg(id);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(mlog));
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(io_err("start the container monitor"))?;
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+            &mut line,
+        );
+        // The monitor lives on; reap it in the background if it ends while we are here.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        let line = line.trim();
+        if line == "ok" {
+            return self.get(id);
+        }
+        let (code, msg) = line
+            .split_once(' ')
+            .map(|(c, m)| (c.parse().unwrap_or(125), m.to_string()))
+            .unwrap_or((
+                125,
+                format!(
+                    "the container monitor failed; see {}",
+                    dir.join("monitor.log").display()
+                ),
+            ));
+        Err(Error::Command { code, message: msg })
+    }
+
+    /// Entry point of the `container-monitor` process: reports readiness on stdout.
+    pub fn monitor_main(&self, id: &str) -> Result<i32> {
+        let mut out = std::io::stdout();
+        let mut report = |r: std::result::Result<(), (i32, String)>| {
+            let line = match r {
+                Ok(()) => "ok\n".to_string(),
+                Err((code, msg)) => format!("{code} {}\n", msg.replace('\n', " ")),
+            };
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        };
+        self.monitor(id, None, Some(&mut report))
+    }
+}
+
+/// Forwards SIGINT/SIGTERM/... to the runtime process (which passes them to the container).
+fn forward_signals(runtime_pid: i32, terminal: bool) -> Arc<AtomicI32> {
+    use signal_hook::consts::*;
+    let target = Arc::new(AtomicI32::new(runtime_pid));
+    let mut sigs = vec![SIGTERM, SIGHUP, SIGUSR1, SIGUSR2];
+    if !terminal {
+        sigs.extend([SIGINT, SIGQUIT]);
+    } else {
+        // The terminal delivers these to the whole foreground group; just survive them.
+        let _ = signal_hook::flag::register(SIGINT, Arc::new(AtomicBool::new(false)));
+        let _ = signal_hook::flag::register(SIGQUIT, Arc::new(AtomicBool::new(false)));
+    }
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new(&sigs) {
+        let t = target.clone();
+        std::thread::spawn(move || {
+            for s in signals.forever() {
+                let pid = t.load(Ordering::SeqCst);
+                if pid > 0 {
+                    if let (Some(p), Some(sig)) = (
+                        rustix::process::Pid::from_raw(pid),
+                        rustix::process::Signal::from_named_raw(s),
+                    ) {
+                        let _ = rustix::process::kill_process(p, sig);
+                    }
+                }
+            }
+        });
+    }
+    target
+}
+
+/// The last error the OCI runtime logged.
+fn runtime_error(log: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("level=error") || l.contains("\"level\":\"error\""))?;
+    let msg = line
+        .split("msg=")
+        .nth(1)
+        .unwrap_or(line)
+        .trim()
+        .trim_matches('"')
+        .replace("\\\"", "\"");
+    Some(msg)
+}
+
+/// The init binary `--init` mounts at /dev/init.
+fn find_init() -> Result<PathBuf> {
+    for p in [
+        "/usr/bin/tini-static",
+        "/usr/libexec/berth/init",
+        "/usr/bin/docker-init",
+    ] {
+        if std::path::Path::new(p).exists() {
+            return Ok(PathBuf::from(p));
+        }
+    }
+    Err(Error::Invalid(
+        "--init needs a static init binary: apt-get install tini (berth uses /usr/bin/tini-static)"
+            .into(),
+    ))
+}
+
+fn health_loop(
+    root: &std::path::Path,
+    id: &str,
+    runtime: &str,
+    h: &crate::model::Healthcheck,
+    stop: &AtomicBool,
+) {
+    let Ok(store) = berth_store::Store::open(root) else {
+        return;
+    };
+    let rt = Runtime::new(store);
+    let began = Instant::now();
+    let exe = crate::executor::Executor::new(runtime, root);
+    let mut next = Instant::now() + Duration::from_millis(h.interval_ms.min(1000).max(100));
+    let mut first = true;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+        if Instant::now() < next {
+            continue;
+        }
+        next = Instant::now() + Duration::from_millis(h.interval_ms.max(100));
+        let argv: Vec<String> = match h.test.first().map(String::as_str) {
+            Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")],
+            Some("CMD") => h.test[1..].to_vec(),
+            _ => h.test.clone(),
+        };
+        let mut cmd = exe.command();
+        cmd.arg("exec")
+            .arg(id)
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (ok, output) = match cmd.spawn() {
+            Ok(mut child) => {
+                let deadline = Instant::now() + Duration::from_millis(h.timeout_ms.max(100));
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(st)) => {
+                            let mut o = String::new();
+                            if let Some(mut s) = child.stdout.take() {
+                                let _ = s.read_to_string(&mut o);
+                            }
+                            if let Some(mut s) = child.stderr.take() {
+                                let _ = s.read_to_string(&mut o);
+                            }
+                            break (st.success(), o);
+                        }
+                        Ok(None) if Instant::now() > deadline => {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            break (
+                                false,
+                                format!("health check timed out after {}ms", h.timeout_ms),
+                            );
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                        Err(e) => break (false, e.to_string()),
+                    }
+                }
+            }
+            Err(e) => (false, e.to_string()),
+        };
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let in_start_period = began.elapsed() < Duration::from_millis(h.start_period_ms);
+        let _ = rt.update(id, |x| {
+            let hs = x.state.health.get_or_insert_with(Health::default);
+            hs.last_output = output.chars().take(4096).collect();
+            hs.last_check = jiff::Timestamp::now().as_second();
+            if ok {
+                hs.status = "healthy".into();
+                hs.failing_streak = 0;
+            } else if !in_start_period {
+                hs.failing_streak += 1;
+                if hs.failing_streak >= h.retries {
+                    hs.status = "unhealthy".into();
+                }
+            }
+        });
+        if first {
+            first = false;
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Verbs on existing containers: refresh (the truth after a crash), stop, kill, restart,
+//! wait, rm, exec, rename.
+
+use crate::fsroot::{check_command, resolve_user, RootDir};
+use crate::model::{Container, Status};
+use crate::{io_err, rootfs, Error, Result, Runtime};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn alive(pid: i32) -> bool {
+    pid > 0
+        && Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
+
+/// Whether `pid` is the monitor of container `id` (guards against pid reuse).
+fn is_monitor(pid: i32, id: &str) -> bool {
+    alive(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(id))
+            .unwrap_or(false)
+}
+
+/// Exec options (`berth exec`).
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub detach: bool,
+    pub privileged: bool,
+}
+
+impl Runtime {
+    /// Reconciles a container's record with reality: a running container whose monitor
+    /// died (kill -9) is reported as running while its init lives, and as exited (and
+    /// cleaned up) once it does not.
+    pub fn refresh(&self, c: Container) -> Result<Container> {
+        if !matches!(c.state.status, Status::Running | Status::Restarting)
+            || is_monitor(c.state.monitor_pid, &c.id)
+        {
+            return Ok(c);
+        }
+        if c.state.status == Status::Running && alive(c.state.pid) {
+            return Ok(c);
+        }
+        // Nobody is watching and nothing runs: record the end and release what it held.
+        let _ = self.executor(&c).delete(&c.id);
+        let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
+        let c = self.update(&c.id, |x| {
+            x.state.status = Status::Exited;
+            x.state.pid = 0;
+            if x.state.exit_code.is_none() {
+                x.state.exit_code = Some(255);
+            }
+            if x.state.error.is_empty() {
+                x.state.error = "the container's monitor died; its exit code is unknown".into();
+            }
+            x.state
+                .finished_at
+                .get_or_insert_with(|| jiff::Timestamp::now().to_string());
+        })?;
+        if c.config.auto_remove {
+            self.remove(&c.id, true, true)?;
+        }
+        Ok(c)
+    }
+
+    /// All containers, reconciled.
+    pub fn list_refreshed(&self) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        for c in self.list()? {
+            let id = c.id.clone();
+            match self.refresh(c) {
+                Ok(c) => out.push(c),
+                Err(Error::Store(berth_store::Error::NotFound(_))) => {} // --rm removed it
+                Err(e) => return Err(Error::Invalid(format!("container {id}: {e}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    fn wait_until_stopped(&self, id: &str, timeout: Duration) -> Result<bool> {
+        let until = Instant::now() + timeout;
+        loop {
+            let c = match self.get(id) {
+                Ok(c) => self.refresh(c)?,
+                Err(Error::Store(berth_store::Error::NotFound(_))) => return Ok(true),
+                Err(e) => return Err(e),
+            };
+            if !matches!(c.state.status, Status::Running | Status::Restarting) {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `berth stop`: the stop signal, then SIGKILL after `timeout`.
+    pub fn stop(&self, what: &str, timeout: Option<u64>) -> Result<Container> {
+        let c = self.refresh(self.get(what)?)?;
+        if !matches!(c.state.status, Status::Running | Status::Restarting) {
+            return Ok(c);
+        }
+        let c = self.update(&c.id, |x| x.state.stop_requested = true)?;
+        let exe = self.executor(&c);
+        if c.state.status == Status::Running {
+            let _ = exe.kill(&c.id, &c.config.stop_signal);
+        }
+        let t = Duration::from_secs(timeout.unwrap_or(c.config.stop_timeout));
+        if !self.wait_until_stopped(&c.id, t)? {
+            let _ = exe.kill(&c.id, "KILL");
+            if !self.wait_until_stopped(&c.id, Duration::from_secs(10))? {
+                return Err(Error::Conflict(format!(
+                    "container {} did not stop after SIGKILL",
+                    c.name
+                )));
+            }
+        }
+        self.get(&c.id).or_else(|_| Ok(c))
+    }
+
+    /// `berth kill`.
+    pub fn kill(&self, what: &str, signal: &str) -> Result<Container> {
+        let c = self.refresh(self.get(what)?)?;
+        if c.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.name
+            )));
+        }
+        let sig = signal.trim_start_matches("SIG").to_ascii_uppercase();
+        if matches!(sig.as_str(), "KILL" | "9" | "TERM" | "15") {
+            self.update(&c.id, |x| x.state.stop_requested = true)?;
+        }
+        self.executor(&c).kill(&c.id, signal)?;
+        Ok(c)
+    }
+
+    /// `berth wait`: blocks until the container is not running; its exit code.
+    pub fn wait(&self, what: &str) -> Result<i32> {
+        let id = self.get(what)?.id;
+        loop {
+            let c = self.refresh(self.get(&id)?)?;
+            if matches!(c.state.status, Status::Exited | Status::Dead)
+                || (c.state.status == Status::Created && c.state.exit_code.is_some())
+            {
+                return Ok(c.state.exit_code.unwrap_or(0));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `berth rm [-f] [-v]`.
+    pub fn remove(&self, what: &str, force: bool, volumes: bool) -> Result<()> {
+        let c = match self.get(what) {
+            Ok(c) => self.refresh(c)?,
+            Err(e) => return Err(e),
+        };
+        if matches!(c.state.status, Status::Running | Status::Restarting) {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "you cannot remove a running container {}: stop it first, or use rm -f",
+                    &c.id[..12]
+                )));
+            }
+            self.update(&c.id, |x| x.state.stop_requested = true)?;
+            let _ = self.executor(&c).kill(&c.id, "KILL");
+            self.wait_until_stopped(&c.id, Duration::from_secs(10))?;
+        }
+        let _ = self.executor(&c).delete(&c.id);
+        let dir = self.dir(&c.id);
+        rootfs::unmount_overlay(&dir.join("rootfs")).map_err(io_err("unmount the rootfs"))?;
+        let vols = self.store.container_volumes(&c.id)?;
+        self.store.delete_container(&c.id)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err(format!("remove {}", dir.display())))?;
+        }
+        if volumes {
+            for v in vols {
+                if self.store.volume(&v).map(|r| r.anonymous).unwrap_or(false) {
+                    let _ = self.volume_remove(&v, false);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `berth exec`: runs a process in a running container; its exit code.
+    pub fn exec(&self, what: &str, o: &ExecOptions) -> Result<i32> {
+        let c = self.refresh(self.get(what)?)?;
+        if c.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.name
+            )));
+        }
+        let root =
+            RootDir::open(&self.dir(&c.id).join("rootfs")).map_err(io_err("open the rootfs"))?;
+        let user =
+            resolve_user(&root, o.user.as_deref().unwrap_or(&c.config.user)).map_err(|m| {
+                Error::Command {
+                    code: 126,
+                    message: m,
+                }
+            })?;
+        let mut env = c.config.env.clone();
+        for e in &o.env {
+            let key = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
+            env.retain(|x| x.split_once('=').map(|(k, _)| k).unwrap_or(x) != key);
+            env.push(e.clone());
+        }
+        let path_env = env.iter().find_map(|e| e.strip_prefix("PATH="));
+        let Some(cmd0) = o.args.first() else {
+            return Err(Error::Invalid("exec needs a command".into()));
+        };
+        check_command(&root, cmd0, path_env)
+            .map_err(|(code, message)| Error::Command { code, message })?;
+        let exe = self.executor(&c);
+        let mut cmd = exe.command();
+        cmd.arg("exec");
+        if o.tty {
+            cmd.arg("--tty");
+        }
+        if o.detach {
+            cmd.arg("--detach");
+        }
+        if o.privileged {
+            for cap in crate::spec::ALL_CAPS {
+                cmd.arg("--cap").arg(cap);
+            }
+        }
+        cmd.arg("--user").arg(format!("{}:{}", user.uid, user.gid));
+        for g in &user.additional_gids {
+            cmd.arg("--additional-gids").arg(g.to_string());
+        }
+        let cwd = o
+            .workdir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| {
+                if c.config.cwd.is_empty() {
+                    "/".into()
+                } else {
+                    c.config.cwd.clone()
+                }
+            });
+        cmd.arg("--cwd").arg(cwd);
+        for e in &env {
+            cmd.arg("--env").arg(e);
+        }
+        cmd.arg(&c.id).args(&o.args);
+        cmd.stdin(if o.interactive {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
+        let status = cmd.status().map_err(io_err("run the OCI runtime"))?;
+        Ok(status.code().unwrap_or_else(|| {
+            128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+        }))
+    }
+
+    pub fn rename(&self, what: &str, new_name: &str) -> Result<()> {
+        let c = self.get(what)?;
+        crate::validate_name_pub(new_name)?;
+        self.store.rename_container(&c.id, new_name)?;
+        self.update(&c.id, |x| x.name = new_name.to_string())?;
+        Ok(())
+    }
+
+    /// Processes of a running container (pids in the host namespace).
+    pub fn processes(&self, what: &str) -> Result<Vec<i32>> {
+        let c = self.refresh(self.get(what)?)?;
+        if c.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                c.name
+            )));
+        }
+        let out = self
+            .executor(&c)
+            .command()
+            .args(["ps", "--format", "json", &c.id])
+            .output()
+            .map_err(io_err("run the OCI runtime"))?;
+        let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        Ok(pids)
+    }
+
+    /// Removes every container that is not running; returns their names.
+    pub fn prune_containers(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for c in self.list_refreshed()? {
+            if matches!(
+                c.state.status,
+                Status::Exited | Status::Created | Status::Dead
+            ) {
+                self.remove(&c.id, false, false)?;
+                removed.push(c.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Unmounts rootfs mounts of containers that are not running (after crashes).
+    pub fn release_stale_mounts(&self) -> Result<usize> {
+        let mut n = 0;
+        for c in self.list_refreshed()? {
+            let root = self.dir(&c.id).join("rootfs");
+            if !matches!(c.state.status, Status::Running | Status::Restarting)
+                && rootfs::is_mounted(&root)
+            {
+                rootfs::unmount_overlay(&root).map_err(io_err("unmount"))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
