@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Told once whether the container started: Ok, or (exit code, message).
+pub type Ready<'a> = &'a mut dyn FnMut(std::result::Result<(), (i32, String)>);
+
 /// How a foreground `run`/`start -a` is connected to the user's terminal.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Attach {
@@ -95,7 +98,7 @@ impl Runtime {
         &self,
         c: &Container,
         attach: Option<Attach>,
-        ready: &mut Option<&mut dyn FnMut(std::result::Result<(), (i32, String)>)>,
+        ready: &mut Option<Ready<'_>>,
     ) -> Outcome {
         let dir = self.dir(&c.id);
         if let Err(e) = self.prepare(c) {
@@ -272,7 +275,7 @@ impl Runtime {
         &self,
         id: &str,
         attach: Option<Attach>,
-        mut ready: Option<&mut dyn FnMut(std::result::Result<(), (i32, String)>)>,
+        mut ready: Option<Ready<'_>>,
     ) -> Result<i32> {
         let mut delay = Duration::from_millis(100);
         loop {
@@ -351,8 +354,9 @@ impl Runtime {
 
     /// Starts a created or exited container under a monitor process of its own and returns
     /// once it runs (or failed to start).
-    pub fn start_detached(&self, id: &str) -> Result<Container> {
-        let c = self.refresh(self.get(id)?)?;
+    pub fn start_detached(&self, what: &str) -> Result<Container> {
+        let c = self.refresh(self.get(what)?)?;
+        let id = c.id.as_str();
         if matches!(c.state.status, Status::Running | Status::Restarting) {
             return Ok(c);
         }
@@ -495,7 +499,7 @@ fn health_loop(
     let rt = Runtime::new(store);
     let began = Instant::now();
     let exe = crate::executor::Executor::new(runtime, root);
-    let mut next = Instant::now() + Duration::from_millis(h.interval_ms.min(1000).max(100));
+    let mut next = Instant::now() + Duration::from_millis(h.interval_ms.clamp(100, 1000));
     let mut first = true;
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));

@@ -234,7 +234,7 @@ impl Runtime {
             cmd.arg("--detach");
         }
         if o.privileged {
-            for cap in crate::spec::ALL_CAPS {
+            for cap in crate::spec::capabilities(true, &[], &[]).map_err(Error::Invalid)? {
                 cmd.arg("--cap").arg(cap);
             }
         }

@@ -101,15 +101,89 @@ fn cap_name(c: &str) -> String {
     }
 }
 
+/// Capabilities this process may hand on (its bounding set); a sandbox may lack some.
+fn available() -> Vec<&'static str> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("CapBnd:")
+                    .map(|v| u64::from_str_radix(v.trim(), 16).unwrap_or(u64::MAX))
+            })
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .copied()
+        .filter(|c| cap_bit(c).is_none_or(|b| bnd & (1 << b) != 0))
+        .collect()
+}
+
+/// The kernel's number of a capability.
+fn cap_bit(c: &str) -> Option<u32> {
+    const ORDER: &[&str] = &[
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ];
+    ORDER.iter().position(|x| *x == c).map(|p| p as u32)
+}
+
+/// Docker's capability rules (default set, --privileged, --cap-add/--cap-drop, ALL),
+/// limited to what berth itself holds.
 pub fn capabilities(
     privileged: bool,
     add: &[String],
     drop: &[String],
 ) -> Result<Vec<String>, String> {
+    let avail = available();
+    let all = || avail.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let mut caps: Vec<String> = if privileged {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        all()
     } else {
-        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+        DEFAULT_CAPS
+            .iter()
+            .filter(|c| avail.contains(c))
+            .map(|s| s.to_string())
+            .collect()
     };
     for c in drop.iter().map(|c| cap_name(c)) {
         if c == "ALL" {
@@ -122,9 +196,13 @@ pub fn capabilities(
     }
     for c in add.iter().map(|c| cap_name(c)) {
         if c == "ALL" {
-            caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+            caps = all();
         } else if !ALL_CAPS.contains(&c.as_str()) {
             return Err(format!("unknown capability {c:?} in --cap-add"));
+        } else if !avail.contains(&c.as_str()) {
+            return Err(format!(
+                "cannot add {c}: berth itself does not hold it (its bounding set lacks it)"
+            ));
         } else if !caps.contains(&c) {
             caps.push(c);
         }
@@ -342,7 +420,10 @@ mod tests {
         assert!(c.contains(&"CAP_NET_ADMIN".to_string()) && !c.contains(&"CAP_CHOWN".to_string()));
         assert!(!c.contains(&"CAP_SYS_ADMIN".to_string()));
         assert_eq!(capabilities(false, &[], &["ALL".into()]).unwrap().len(), 0);
-        assert_eq!(capabilities(true, &[], &[]).unwrap().len(), ALL_CAPS.len());
+        assert_eq!(
+            capabilities(true, &[], &[]).unwrap().len(),
+            available().len()
+        );
         assert!(capabilities(false, &["FLY".into()], &[]).is_err());
     }
 

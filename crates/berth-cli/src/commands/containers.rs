@@ -297,11 +297,10 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32> {
     let rt = runtime(root)?;
     let c = rt.create(create_options(&a.create)?)?;
     if a.detach {
-        rt.start_detached(&c.id).map_err(|e| {
+        rt.start_detached(&c.id).inspect_err(|_| {
             if c.config.auto_remove {
                 let _ = rt.remove(&c.id, true, true);
             }
-            e
         })?;
         println!("{}", c.id);
         return Ok(0);
@@ -608,6 +607,7 @@ fn container_json(rt: &Runtime, c: &Container) -> Value {
             "OOMKilled": c.state.oom_killed,
             "Dead": c.state.status == Status::Dead,
             "Pid": c.state.pid,
+            "MonitorPid": c.state.monitor_pid,
             "ExitCode": c.state.exit_code.unwrap_or(0),
             "Error": c.state.error,
             "StartedAt": c.state.started_at,

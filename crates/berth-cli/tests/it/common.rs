@@ -150,18 +150,20 @@ pub fn busybox_tar() -> PathBuf {
             .find(|p| p.exists())
             .expect("busybox-static is installed (apt-get install busybox-static)");
         std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
-        for applet in [
-            "sh", "ls", "cat", "echo", "true", "false", "sleep", "id", "env", "mount", "ps", "wc",
-            "head", "grep", "touch", "rm",
-        ] {
+        let list = Command::new(bb).arg("--list").output().expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
         }
+        std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+        std::fs::create_dir_all(rootfs.join("data")).unwrap();
+        std::fs::write(rootfs.join("data/seed.txt"), "from the image\n").unwrap();
+        std::fs::write(rootfs.join("etc/not-executable"), "#!/bin/sh\necho hi\n").unwrap();
         std::fs::write(
             rootfs.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\n",
         )
         .unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50:app\n").unwrap();
         let tar = dir.join("busybox.tar");
         sh(&format!(
             "tar --numeric-owner --owner=0 --group=0 -C {} -cf {} .",
@@ -249,5 +251,100 @@ pub fn same_file(a: &Path, b: &Path, what: &str) {
             x.len(),
             y.len()
         );
+    }
+}
+
+const PROBE_C: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    if (!strcmp(argv[1], "keyctl")) {
+        long r = syscall(SYS_keyctl, 0, 0, 0, 0, 0);
+        printf("keyctl=%ld errno=%d\n", r, r < 0 ? errno : 0);
+        return r < 0 && errno == EPERM ? 0 : 1;
+    }
+    if (!strcmp(argv[1], "unshare")) {
+        long r = syscall(SYS_unshare, 0x10000000);
+        printf("unshare=%ld errno=%d\n", r, r < 0 ? errno : 0);
+        return r < 0 && errno == EPERM ? 0 : 1;
+    }
+    if (!strcmp(argv[1], "alloc")) {
+        long mb = atol(argv[2]);
+        for (long i = 0; i < mb; i++) {
+            char *p = malloc(1 << 20);
+            if (!p) { printf("malloc failed at %ld MiB\n", i); return 3; }
+            memset(p, 1, 1 << 20);
+        }
+        printf("allocated %ld MiB\n", mb);
+        return 0;
+    }
+    if (!strcmp(argv[1], "forks")) {
+        int n = atoi(argv[2]), failed = 0;
+        for (int i = 0; i < n; i++) {
+            pid_t p = fork();
+            if (p == 0) { sleep(3); _exit(0); }
+            if (p < 0) failed++;
+        }
+        printf("fork failures: %d\n", failed);
+        return failed > 0 ? 0 : 1;
+    }
+    return 2;
+}
+"#;
+
+/// The busybox image plus /bin/probe, a static helper that calls syscalls the shell cannot.
+pub fn probe_tar() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-it-probe-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::write(dir.join("probe.c"), PROBE_C).unwrap();
+        sh(&format!(
+            "gcc -static -O1 -o {0}/bin/probe {0}/probe.c",
+            dir.display()
+        ));
+        let tar = dir.join("probe.tar");
+        sh(&format!(
+            "cp {} {} && tar --numeric-owner --owner=0 --group=0 -C {} -rf {} ./bin/probe",
+            busybox_tar().display(),
+            tar.display(),
+            dir.display(),
+            tar.display()
+        ));
+        tar
+    })
+    .clone()
+}
+
+impl Ctx {
+    /// Imports the probe image as `name`.
+    pub fn probe(&self, name: &str) {
+        let tar = probe_tar();
+        self.berth(&[
+            "import",
+            "-q",
+            "-c",
+            r#"CMD ["sh"]"#,
+            tar.to_str().unwrap(),
+            name,
+        ])
+        .ok();
+    }
+
+    /// Mount points under this test's root that are still mounted.
+    pub fn leaked_mounts(&self) -> Vec<String> {
+        let root = self.root().display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&root))
+            .collect()
     }
 }

@@ -5,6 +5,7 @@ mod archives;
 mod bootstrap;
 mod common;
 mod concurrency;
+mod containers;
 mod hostile;
 mod images;
 mod interop;

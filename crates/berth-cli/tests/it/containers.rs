@@ -1,0 +1,950 @@
+//! Containers: lifecycle, exit codes, logs, exec, volumes, limits, isolation, commit, cp,
+//! restart policies, health checks, crash recovery and cleanup. Real namespaces via runc.
+
+use crate::common::*;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn state(c: &Ctx, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(
+        &c.berth(&["inspect", "--type", "container", name])
+            .ok()
+            .stdout(),
+    )
+    .unwrap();
+    v[0]["State"].clone()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    assert_eq!(c.berth(&["run", "--rm", "bb", "true"]).code(), 0);
+    assert_eq!(
+        c.berth(&["run", "--rm", "bb", "sh", "-c", "exit 3"]).code(),
+        3
+    );
+    let r = c.berth(&["run", "--rm", "bb", "no-such-command"]);
+    assert_eq!(r.code(), 127, "{}", r.stderr());
+    assert!(
+        r.stderr().contains("executable file not found"),
+        "{}",
+        r.stderr()
+    );
+    let r = c.berth(&["run", "--rm", "bb", "/etc/not-executable"]);
+    assert_eq!(r.code(), 126, "{}", r.stderr());
+    let r = c.berth(&["run", "--rm", "no-such-image", "true"]);
+    assert_eq!(r.code(), 125, "{}", r.stderr());
+    assert!(r.stderr().contains("no such image"));
+    let r = c.berth(&["run", "--rm", "-u", "ghost", "bb", "true"]);
+    assert_eq!(r.code(), 126, "{}", r.stderr());
+    assert!(r.stderr().contains("unable to find user ghost"));
+    assert_eq!(
+        c.berth(&["run", "--rm", "bb", "sh", "-c", "exit 255"])
+            .code(),
+        255
+    );
+    // Output reaches the caller; --rm leaves nothing behind.
+    assert_eq!(
+        c.berth(&["run", "--rm", "bb", "echo", "hello from berth"])
+            .ok()
+            .stdout(),
+        "hello from berth\n"
+    );
+    assert_eq!(c.berth(&["ps", "-aq"]).ok().stdout(), "");
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+}
+
+#[test]
+fn detached_lifecycle_logs_exec_stop_rm() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let id = c
+        .berth(&["run", "-d", "--name", "ticker", "bb", "sh", "-c", "trap 'echo bye; exit 0' TERM; echo started; echo oops >&2; while true; do sleep 0.1; done"])
+        .ok()
+        .stdout();
+    assert_eq!(id.trim().len(), 64);
+    wait_for("log line", Duration::from_secs(5), || {
+        c.berth(&["logs", "ticker"]).stdout().contains("started")
+    });
+    let ps = c.berth(&["ps"]).ok().stdout();
+    assert!(ps.contains("ticker") && ps.contains("Up"), "{ps}");
+    let logs = c.berth(&["logs", "ticker"]).ok();
+    assert_eq!(logs.stdout(), "started\n");
+    assert_eq!(logs.stderr(), "oops\n");
+    assert!(
+        c.berth(&["logs", "-t", "--tail", "1", "ticker"])
+            .ok()
+            .stdout()
+            .contains("T"),
+        "timestamps"
+    );
+    // exec: output, exit code, env, user, workdir.
+    assert_eq!(
+        c.berth(&["exec", "ticker", "cat", "/etc/hostname"])
+            .ok()
+            .stdout()
+            .trim(),
+        &id.trim()[..12]
+    );
+    assert_eq!(c.berth(&["exec", "ticker", "sh", "-c", "exit 5"]).code(), 5);
+    assert_eq!(
+        c.berth(&[
+            "exec",
+            "-u",
+            "app",
+            "-w",
+            "/tmp",
+            "-e",
+            "X=1",
+            "ticker",
+            "sh",
+            "-c",
+            "echo $(id -u):$(id -G):$PWD:$X"
+        ])
+        .ok()
+        .stdout()
+        .trim(),
+        "1000:1000 50:/tmp:1"
+    );
+    assert_eq!(c.berth(&["exec", "ticker", "nope"]).code(), 127);
+    let top = c.berth(&["top", "ticker"]).ok().stdout();
+    assert!(top.contains("sleep") || top.contains("sh"), "{top}");
+    // stop sends the stop signal; the trap exits 0.
+    let t = Instant::now();
+    c.berth(&["stop", "ticker"]).ok();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stopped by SIGTERM, not by the timeout"
+    );
+    assert_eq!(state(&c, "ticker")["ExitCode"], 0);
+    assert!(c.berth(&["logs", "ticker"]).stdout().contains("bye"));
+    assert_eq!(c.berth(&["wait", "ticker"]).ok().stdout().trim(), "0");
+    // Start again, rename, kill, rm.
+    c.berth(&["start", "ticker"]).ok();
+    assert_eq!(state(&c, "ticker")["Status"], "running");
+    c.berth(&["rm", "ticker"]).fails_with("stop it first");
+    c.berth(&["rename", "ticker", "tocker"]).ok();
+    c.berth(&["kill", "tocker"]).ok();
+    wait_for("kill", Duration::from_secs(5), || {
+        state(&c, "tocker")["Status"] == "exited"
+    });
+    assert_eq!(state(&c, "tocker")["ExitCode"], 137);
+    c.berth(&["rm", "tocker"]).ok();
+    assert_eq!(c.berth(&["ps", "-aq"]).ok().stdout(), "");
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+    assert!(
+        !std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth/{}", id.trim())).exists(),
+        "cgroup removed"
+    );
+    assert!(std::fs::read_dir(c.root().join("containers"))
+        .unwrap()
+        .next()
+        .is_none());
+}
+
+#[test]
+fn config_from_image_and_flags() {
+    let c = Ctx::new();
+    let tar = busybox_tar();
+    c.berth(&[
+        "import",
+        "-q",
+        "-c",
+        "ENV GREETING=hi FROM_IMAGE=yes",
+        "-c",
+        "WORKDIR /data",
+        "-c",
+        r#"ENTRYPOINT ["/bin/sh", "-c"]"#,
+        "-c",
+        r#"CMD ["echo $GREETING from $PWD"]"#,
+        tar.to_str().unwrap(),
+        "cfg",
+    ])
+    .ok();
+    assert_eq!(
+        c.berth(&["run", "--rm", "cfg"]).ok().stdout(),
+        "hi from /data\n"
+    );
+    assert_eq!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "-e",
+            "GREETING=hello",
+            "-w",
+            "/tmp",
+            "cfg",
+            "echo $GREETING $FROM_IMAGE $PWD"
+        ])
+        .ok()
+        .stdout(),
+        "hello yes /tmp\n"
+    );
+    let envf = c.path("env");
+    std::fs::write(&envf, "# comment\nA=1\nB=two words\n").unwrap();
+    assert_eq!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "--env-file",
+            envf.to_str().unwrap(),
+            "cfg",
+            "echo $A-$B"
+        ])
+        .ok()
+        .stdout(),
+        "1-two words\n"
+    );
+    assert_eq!(
+        c.berth(&["run", "--rm", "--entrypoint", "id", "cfg", "-u"])
+            .ok()
+            .stdout(),
+        "0\n"
+    );
+    assert_eq!(
+        c.berth(&["run", "--rm", "-u", "app:staff", "cfg", "id -u; id -g"])
+            .ok()
+            .stdout(),
+        "1000\n50\n"
+    );
+    assert_eq!(
+        c.berth(&["run", "--rm", "--hostname", "box", "cfg", "hostname"])
+            .ok()
+            .stdout(),
+        "box\n"
+    );
+    assert_eq!(
+        c.berth(&["run", "--rm", "--label", "team=ci", "cfg", "true"])
+            .code(),
+        0
+    );
+}
+
+#[test]
+fn volumes_binds_tmpfs_and_read_only() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    // A new named volume is seeded from the image's content at its mount point.
+    c.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "appdata:/data",
+        "bb",
+        "sh",
+        "-c",
+        "cat /data/seed.txt; echo written > /data/new.txt",
+    ])
+    .ok();
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "-v",
+            "appdata:/data",
+            "bb",
+            "cat",
+            "/data/seed.txt",
+            "/data/new.txt",
+        ])
+        .ok()
+        .stdout();
+    assert_eq!(out, "from the image\nwritten\n");
+    let ls = c.berth(&["volume", "ls", "-q"]).ok().stdout();
+    assert!(ls.contains("appdata"), "{ls}");
+    let vi: serde_json::Value =
+        serde_json::from_str(&c.berth(&["volume", "inspect", "appdata"]).ok().stdout()).unwrap();
+    assert!(vi[0]["Mountpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("appdata/_data"));
+    // Bind mounts, read-write and read-only.
+    let host = c.path("host");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "from the host\n").unwrap();
+    let spec = format!("{}:/mnt", host.display());
+    assert_eq!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "-v",
+            &spec,
+            "bb",
+            "sh",
+            "-c",
+            "cat /mnt/in.txt; echo back > /mnt/out.txt"
+        ])
+        .ok()
+        .stdout(),
+        "from the host\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).unwrap(),
+        "back\n"
+    );
+    let ro = format!("{}:/mnt:ro", host.display());
+    assert_ne!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "-v",
+            &ro,
+            "bb",
+            "sh",
+            "-c",
+            "echo x > /mnt/nope"
+        ])
+        .code(),
+        0
+    );
+    let mnt = format!("type=bind,source={},target=/m,readonly", host.display());
+    assert_eq!(
+        c.berth(&["run", "--rm", "--mount", &mnt, "bb", "cat", "/m/in.txt"])
+            .ok()
+            .stdout(),
+        "from the host\n"
+    );
+    // tmpfs and --read-only.
+    assert_eq!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "--read-only",
+            "--tmpfs",
+            "/run:size=1m",
+            "bb",
+            "sh",
+            "-c",
+            "echo ok > /run/x && cat /run/x"
+        ])
+        .ok()
+        .stdout(),
+        "ok\n"
+    );
+    assert_ne!(
+        c.berth(&["run", "--rm", "--read-only", "bb", "touch", "/etc/x"])
+            .code(),
+        0
+    );
+    // A volume in use is not removed; unused anonymous ones are pruned.
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "-v",
+        "appdata:/data",
+        "-v",
+        "/anon",
+        "bb",
+        "sleep",
+        "30",
+    ])
+    .ok();
+    c.berth(&["volume", "rm", "appdata"]).fails_with("in use");
+    c.berth(&["rm", "-f", "-v", "holder"]).ok();
+    c.berth(&["volume", "rm", "appdata"]).ok();
+    c.berth(&["run", "--name", "anon", "-v", "/scratch", "bb", "true"])
+        .ok();
+    c.berth(&["rm", "anon"]).ok();
+    assert_eq!(
+        c.berth(&["volume", "ls", "-q"])
+            .ok()
+            .stdout()
+            .lines()
+            .count(),
+        1
+    );
+    c.berth(&["volume", "prune", "-f"]).ok();
+    assert_eq!(c.berth(&["volume", "ls", "-q"]).ok().stdout(), "");
+}
+
+#[test]
+fn isolation_like_docker() {
+    let c = Ctx::new();
+    c.probe("probe");
+    let run = |args: &[&str]| c.berth(&[&["run", "--rm"], args].concat());
+    // Own pid namespace: the command is PID 1 and host processes are invisible.
+    assert_eq!(run(&["probe", "sh", "-c", "echo $$"]).ok().stdout(), "1\n");
+    let n: usize = run(&["probe", "sh", "-c", "ls /proc | grep -c '^[0-9]'"])
+        .ok()
+        .stdout()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(n < 5, "only the container's processes are visible, saw {n}");
+    // Own mount namespace: host mounts are not visible.
+    let mounts = run(&["probe", "cat", "/proc/self/mounts"]).ok().stdout();
+    let points: Vec<&str> = mounts.lines().filter_map(|l| l.split(' ').nth(1)).collect();
+    assert!(
+        points.iter().all(|p| *p == "/"
+            || p.starts_with("/proc")
+            || p.starts_with("/dev")
+            || p.starts_with("/sys")
+            || p.starts_with("/etc/")),
+        "{points:?}"
+    );
+    // uts: own hostname; ipc: own namespace id.
+    assert_ne!(
+        run(&["probe", "hostname"]).ok().stdout().trim(),
+        sh("hostname").trim()
+    );
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_ne!(
+        run(&["probe", "readlink", "/proc/self/ns/ipc"])
+            .ok()
+            .stdout()
+            .trim(),
+        host_ipc.to_str().unwrap()
+    );
+    // No CAP_SYS_ADMIN: mount fails; default seccomp blocks keyctl and unshare.
+    assert_ne!(
+        run(&["probe", "mount", "-t", "tmpfs", "none", "/tmp"]).code(),
+        0
+    );
+    assert_eq!(
+        run(&["probe", "probe", "keyctl"]).code(),
+        0,
+        "keyctl is refused with EPERM"
+    );
+    assert_eq!(
+        run(&["probe", "probe", "unshare"]).code(),
+        0,
+        "unshare is refused with EPERM"
+    );
+    assert_ne!(
+        run(&[
+            "--security-opt",
+            "seccomp=unconfined",
+            "probe",
+            "probe",
+            "keyctl"
+        ])
+        .code(),
+        0,
+        "unconfined allows keyctl"
+    );
+    // Masked and read-only paths.
+    // (Masked with /dev/null: readable and empty, whatever the host shows.)
+    assert!(!sh("cat /proc/timer_list").is_empty());
+    assert_eq!(
+        run(&["probe", "sh", "-c", "wc -c < /proc/timer_list"])
+            .ok()
+            .stdout()
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        run(&["probe", "sh", "-c", "wc -c < /proc/interrupts"])
+            .ok()
+            .stdout()
+            .trim(),
+        "0"
+    );
+    assert_ne!(
+        run(&["probe", "sh", "-c", "echo 1 > /proc/sys/kernel/domainname"]).code(),
+        0
+    );
+    assert_ne!(
+        run(&["probe", "sh", "-c", "echo 1 > /sys/kernel/uevent_helper"]).code(),
+        0
+    );
+    // Capabilities: drop and add.
+    let caps = |extra: &[&str]| {
+        run(&[
+            extra,
+            &["probe", "sh", "-c", "grep CapEff /proc/self/status"],
+        ]
+        .concat())
+        .ok()
+        .stdout()
+    };
+    assert_eq!(caps(&[]).trim(), "CapEff:\t00000000a80425fb");
+    assert_eq!(
+        caps(&["--cap-drop", "ALL"]).trim(),
+        "CapEff:\t0000000000000000"
+    );
+    assert_ne!(caps(&["--cap-add", "SYS_ADMIN"]), caps(&[]));
+    assert_eq!(
+        run(&[
+            "--privileged",
+            "probe",
+            "mount",
+            "-t",
+            "tmpfs",
+            "none",
+            "/tmp"
+        ])
+        .code(),
+        0
+    );
+    // --security-opt no-new-privileges
+    assert!(run(&[
+        "--security-opt",
+        "no-new-privileges",
+        "probe",
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status"
+    ])
+    .ok()
+    .stdout()
+    .contains('1'));
+}
+
+#[test]
+fn limits_memory_pids_ulimit() {
+    let c = Ctx::new();
+    c.probe("probe");
+    let r = c.berth(&[
+        "run", "--rm", "--memory", "32m", "probe", "probe", "alloc", "256",
+    ]);
+    assert_eq!(
+        r.code(),
+        137,
+        "allocation past --memory is OOM-killed: {}",
+        r.stdout()
+    );
+    assert_eq!(
+        c.berth(&["run", "--rm", "--memory", "64m", "probe", "probe", "alloc", "16"])
+            .code(),
+        0
+    );
+    let r = c.berth(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "20",
+        "probe",
+        "probe",
+        "forks",
+        "60",
+    ]);
+    assert_eq!(
+        r.code(),
+        0,
+        "fork bomb stopped by --pids-limit: {}",
+        r.stdout()
+    );
+    assert_eq!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=256:512",
+            "probe",
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn"
+        ])
+        .ok()
+        .stdout(),
+        "256\n512\n"
+    );
+    let cpu = c.berth(&["run", "--rm", "--cpus", "0.5", "probe", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max"]).ok().stdout();
+    assert_eq!(cpu.trim(), "50000");
+}
+
+#[test]
+fn commit_makes_an_image_with_whiteouts() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["run", "--name", "work", "bb", "sh", "-c", "echo built > /etc/built; rm /data/seed.txt; mkdir -p /opt/app && echo v1 > /opt/app/version"]).ok();
+    let id = c
+        .berth(&[
+            "commit",
+            "-c",
+            r#"CMD ["cat", "/opt/app/version"]"#,
+            "-m",
+            "snapshot",
+            "work",
+            "app:candidate",
+        ])
+        .ok()
+        .stdout();
+    assert!(id.trim().starts_with("sha256:"));
+    assert_eq!(
+        c.berth(&["run", "--rm", "app:candidate"]).ok().stdout(),
+        "v1\n"
+    );
+    assert_eq!(
+        c.berth(&["run", "--rm", "app:candidate", "cat", "/etc/built"])
+            .ok()
+            .stdout(),
+        "built\n"
+    );
+    assert_ne!(
+        c.berth(&["run", "--rm", "app:candidate", "cat", "/data/seed.txt"])
+            .code(),
+        0,
+        "deleted file stays deleted"
+    );
+    let h = c.berth(&["history", "app:candidate"]).ok().stdout();
+    assert!(
+        h.contains("berth commit work") && h.contains("snapshot"),
+        "{h}"
+    );
+    assert_eq!(
+        c.inspect("app:candidate")["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The committed image survives save/load into another store.
+    let out = c.path("candidate.tar");
+    c.berth(&["save", "-o", out.to_str().unwrap(), "app:candidate"])
+        .ok();
+    let d = Ctx::new();
+    d.berth(&["load", "-i", out.to_str().unwrap()]).ok();
+    assert_eq!(
+        d.berth(&["run", "--rm", "app:candidate"]).ok().stdout(),
+        "v1\n"
+    );
+    c.check_clean();
+}
+
+#[test]
+fn cp_never_follows_container_symlinks_out() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "bb",
+        "sh",
+        "-c",
+        "ln -s /etc /evil; ln -s /etc/passwd /evilfile; sleep 60",
+    ])
+    .ok();
+    std::thread::sleep(Duration::from_millis(300));
+    let host_file = c.path("payload");
+    std::fs::write(&host_file, "payload\n").unwrap();
+    // Into the container through its /evil -> /etc: lands in the container's /etc.
+    c.berth(&["cp", host_file.to_str().unwrap(), "box:/evil/berth-cp-test"])
+        .ok();
+    assert!(
+        !std::path::Path::new("/etc/berth-cp-test").exists(),
+        "never the host's /etc"
+    );
+    assert_eq!(
+        c.berth(&["exec", "box", "cat", "/etc/berth-cp-test"])
+            .ok()
+            .stdout(),
+        "payload\n"
+    );
+    // Out of the container: the container's passwd, not the host's.
+    let out = c.path("passwd-out");
+    c.berth(&["cp", "box:/evilfile", out.to_str().unwrap()])
+        .ok();
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("app:x:1000"));
+    // Directories both ways, also from a stopped container.
+    let dir = c.path("tree");
+    std::fs::create_dir_all(dir.join("a/b")).unwrap();
+    std::fs::write(dir.join("a/b/c.txt"), "deep\n").unwrap();
+    c.berth(&["cp", dir.to_str().unwrap(), "box:/tmp/"]).ok();
+    assert_eq!(
+        c.berth(&["exec", "box", "cat", "/tmp/tree/a/b/c.txt"])
+            .ok()
+            .stdout(),
+        "deep\n"
+    );
+    c.berth(&["stop", "-t", "1", "box"]).ok();
+    let back = c.path("back");
+    c.berth(&["cp", "box:/tmp/tree", back.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(back.join("a/b/c.txt")).unwrap(),
+        "deep\n"
+    );
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+    c.berth(&["rm", "box"]).ok();
+}
+
+#[test]
+fn restart_policies_and_health() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "bb",
+        "sh",
+        "-c",
+        "exit 1",
+    ])
+    .ok();
+    wait_for("two restarts", Duration::from_secs(15), || {
+        let s = c
+            .berth(&[
+                "inspect",
+                "-f",
+                "{{.RestartCount}} {{.State.Status}}",
+                "flaky",
+            ])
+            .stdout();
+        s.trim() == "2 exited"
+    });
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 0.2; exit 0",
+    ])
+    .ok();
+    wait_for("a restart", Duration::from_secs(10), || {
+        c.berth(&["inspect", "-f", "{{.RestartCount}}", "always"])
+            .stdout()
+            .trim()
+            != "0"
+    });
+    c.berth(&["stop", "-t", "1", "always"]).ok();
+    let n = c
+        .berth(&["inspect", "-f", "{{.RestartCount}}", "always"])
+        .ok()
+        .stdout();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        c.berth(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Status}}",
+            "always"
+        ])
+        .ok()
+        .stdout()
+        .trim(),
+        format!("{} exited", n.trim()),
+        "a stopped container stays stopped"
+    );
+    // Health: unhealthy until the file appears, then healthy.
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "svc",
+        "--health-cmd",
+        "test -f /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    wait_for("unhealthy", Duration::from_secs(10), || {
+        c.berth(&["inspect", "-f", "{{.State.Health.Status}}", "svc"])
+            .stdout()
+            .trim()
+            == "unhealthy"
+    });
+    c.berth(&["exec", "svc", "touch", "/tmp/ready"]).ok();
+    wait_for("healthy", Duration::from_secs(10), || {
+        c.berth(&["inspect", "-f", "{{.State.Health.Status}}", "svc"])
+            .stdout()
+            .trim()
+            == "healthy"
+    });
+    assert!(c.berth(&["ps"]).ok().stdout().contains("(healthy)"));
+    c.berth(&["rm", "-f", "flaky", "always", "svc"]).ok();
+    assert!(c.leaked_mounts().is_empty());
+}
+
+#[test]
+fn monitor_killed_with_9_reports_the_truth() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["run", "-d", "--name", "orphan", "bb", "sleep", "60"])
+        .ok();
+    let mpid = state(&c, "orphan")["MonitorPid"].as_i64().unwrap();
+    sh(&format!("kill -9 {mpid}"));
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    assert_eq!(
+        state(&c, "orphan")["Status"],
+        "running",
+        "the container itself still runs"
+    );
+    assert!(c.berth(&["ps"]).ok().stdout().contains("orphan"));
+    assert!(t.elapsed() < Duration::from_secs(3), "never hangs");
+    c.berth(&["stop", "-t", "1", "orphan"]).ok();
+    assert_eq!(state(&c, "orphan")["Status"], "exited");
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+    c.berth(&["rm", "orphan"]).ok();
+    // A crash while running: the next ps notices the container is gone and cleans up.
+    c.berth(&["run", "-d", "--name", "crash", "bb", "sleep", "60"])
+        .ok();
+    let s = state(&c, "crash");
+    sh(&format!("kill -9 {} {}", s["MonitorPid"], s["Pid"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let ps = c.berth(&["ps", "-a"]).ok().stdout();
+    assert!(ps.contains("Exited"), "{ps}");
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+}
+
+#[test]
+fn foreground_run_forwards_signals_and_init_reaps() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let mut child = c
+        .cmd(&[
+            "run",
+            "--rm",
+            "bb",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    sh(&format!("kill -TERM {}", child.id()));
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(42), "{rest}");
+    assert!(rest.contains("got-term"));
+    // --init: PID 1 is tini, which reaps the orphan left behind.
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "--init",
+            "bb",
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '; (sleep 0.1 &); sleep 0.5; ps -o stat | grep -c Z",
+        ])
+        .stdout();
+    assert!(out.starts_with("/dev/init"), "{out}");
+    assert!(out.trim().ends_with('0'), "no zombies with --init: {out}");
+}
+
+#[test]
+fn logs_rotate_and_follow() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        "bb",
+        "sh",
+        "-c",
+        "for i in $(seq 1 200); do echo line-$i; done",
+    ])
+    .ok();
+    let id = c
+        .berth(&["inspect", "-f", "{{.Id}}", "chatty"])
+        .ok()
+        .stdout();
+    let dir = c.root().join("containers").join(id.trim());
+    let logs: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("container-json.log"))
+        .collect();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    let tail = c.berth(&["logs", "--tail", "3", "chatty"]).ok().stdout();
+    assert_eq!(tail, "line-198\nline-199\nline-200\n");
+    // -f follows until the container stops.
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "bb",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo n$i; sleep 0.2; done",
+    ])
+    .ok();
+    let out = c.berth(&["logs", "-f", "slow"]).ok().stdout();
+    assert_eq!(out, "n1\nn2\nn3\n");
+}
+
+#[test]
+fn ps_filters_and_json() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&[
+        "run", "-d", "--name", "a1", "--label", "tier=web", "bb", "sleep", "30",
+    ])
+    .ok();
+    c.berth(&["create", "--name", "a2", "bb", "true"]).ok();
+    assert_eq!(c.berth(&["ps", "-q"]).ok().stdout().lines().count(), 1);
+    assert_eq!(c.berth(&["ps", "-aq"]).ok().stdout().lines().count(), 2);
+    assert_eq!(
+        c.berth(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=created",
+            "--format",
+            "{{.Names}}"
+        ])
+        .ok()
+        .stdout(),
+        "a2\n"
+    );
+    assert_eq!(
+        c.berth(&["ps", "--filter", "label=tier=web", "--format", "{{.Names}}"])
+            .ok()
+            .stdout(),
+        "a1\n"
+    );
+    let j: serde_json::Value = serde_json::from_str(
+        c.berth(&["ps", "--format", "json"])
+            .ok()
+            .stdout()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(j["State"], "running");
+    c.berth(&["start", "-a", "a2"]).ok();
+    c.berth(&["container", "prune", "-f"]).ok();
+    assert_eq!(c.berth(&["ps", "-aq"]).ok().stdout().lines().count(), 1);
+    c.berth(&["rm", "-f", "a1"]).ok();
+    c.berth(&["create", "--name", "a1", "bb"]).ok();
+    c.berth(&["create", "--name", "a1", "bb"])
+        .fails_with("already in use");
+    // An image in use is not removed unless forced.
+    c.berth(&["rmi", "bb"])
+        .fails_with("being used by container");
+}
