@@ -99,6 +99,9 @@ pub enum Command {
     /// (internal) The monitor of a detached container.
     #[command(hide = true)]
     ContainerMonitor { id: String },
+    /// (internal) berth's built-in OCI runtime, with runc's command surface.
+    #[command(hide = true)]
+    Oci(OciArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -281,3 +281,65 @@ pub enum ContainerCommand {
     /// Show containers as JSON.
     Inspect(AnyInspectArgs),
 }
+
+/// `berth oci`: the built-in OCI runtime, with runc's command surface (used by the monitor).
+#[derive(Args, Debug)]
+pub struct OciArgs {
+    /// Write errors here (runc's --log).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    #[arg(long, default_value = "text")]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub verb: OciVerb,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OciVerb {
+    Run {
+        #[arg(short, long)]
+        bundle: PathBuf,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        id: String,
+    },
+    Exec {
+        #[arg(short, long)]
+        tty: bool,
+        #[arg(short, long)]
+        detach: bool,
+        #[arg(long = "cap")]
+        caps: Vec<String>,
+        #[arg(short, long)]
+        user: Option<String>,
+        #[arg(long = "additional-gids")]
+        additional_gids: Vec<u32>,
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    Kill {
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    State {
+        id: String,
+    },
+    Ps {
+        #[arg(long, default_value = "json")]
+        format: String,
+        id: String,
+    },
+}

@@ -10,7 +10,10 @@ use clap::Parser;
 
 fn main() {
     let args = cli::Cli::parse();
-    output::init_logging(args.debug);
+    // The built-in OCI runtime's stderr is the container's: it logs to --log only.
+    if !matches!(args.command, cli::Command::Oci(_)) {
+        output::init_logging(args.debug);
+    }
     let code = match commands::run(args) {
         Ok(code) => code,
         Err(e) => {

@@ -1,5 +1,7 @@
-//! Running a bundle with an OCI runtime binary (runc by default, any OCI runtime with
-//! `--runtime PATH`). The monitor owns the `run` child; other verbs are one-shot calls.
+//! Running a bundle with an OCI runtime: berth's built-in one (libcontainer, reached as
+//! `berth oci ...`) by default, runc or any OCI runtime binary with `--runtime NAME|PATH`.
+//! All speak runc's command surface. The monitor owns the `run` child; other verbs are
+//! one-shot calls.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -9,6 +11,8 @@ pub struct Executor {
     pub binary: PathBuf,
     /// Its state directory (`--root`).
     pub state: PathBuf,
+    /// Arguments after `--root DIR` that select the runtime (`oci` for berth's own).
+    prefix: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,15 +24,23 @@ pub struct ExecutorError {
 }
 
 impl Executor {
-    pub fn new(binary: &str, berth_root: &Path) -> Executor {
-        let binary = if binary.is_empty() { "runc" } else { binary };
-        let name = Path::new(binary)
+    /// `runtime` empty or `berth` selects the built-in runtime (the `self_exe` binary).
+    pub fn new(runtime: &str, berth_root: &Path, self_exe: &Path) -> Executor {
+        if runtime.is_empty() || runtime == "berth" {
+            return Executor {
+                binary: self_exe.to_path_buf(),
+                state: berth_root.join("runtime").join("berth"),
+                prefix: vec!["oci".into()],
+            };
+        }
+        let name = Path::new(runtime)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "runtime".into());
         Executor {
-            binary: PathBuf::from(binary),
+            binary: PathBuf::from(runtime),
             state: berth_root.join("runtime").join(name),
+            prefix: vec![],
         }
     }
 
@@ -38,7 +50,7 @@ impl Executor {
 
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.binary);
-        c.arg("--root").arg(&self.state);
+        c.arg("--root").arg(&self.state).args(&self.prefix);
         c
     }
 

@@ -13,6 +13,7 @@ pub mod fsroot;
 pub mod logs;
 pub mod model;
 mod monitor;
+pub mod oci;
 mod ops;
 pub mod rootfs;
 pub mod seccomp;
@@ -93,7 +94,12 @@ impl Runtime {
     }
 
     pub fn executor(&self, c: &Container) -> executor::Executor {
-        executor::Executor::new(&c.config.runtime, self.store.root())
+        executor::Executor::new(&c.config.runtime, self.store.root(), &self.self_exe)
+    }
+
+    /// The executor for a `--runtime` value.
+    pub fn executor_for(&self, runtime: &str) -> executor::Executor {
+        executor::Executor::new(runtime, self.store.root(), &self.self_exe)
     }
 
     /// Loads a container by id, name or unique id prefix.

@@ -260,6 +260,16 @@ impl Runtime {
             }),
             Err(_) => 255,
         };
+        // The runtime logs an error only when it failed (after the init existed, e.g. a
+        // start that did not go through): that is not the container's exit code.
+        if let Some(msg) = runtime_error(&runtime_log) {
+            let code = if msg.contains("not found") || msg.contains("no such file") {
+                127
+            } else {
+                126
+            };
+            return Outcome::Failed(code, msg);
+        }
         Outcome::Exited(code)
     }
 
@@ -498,7 +508,7 @@ fn health_loop(
     };
     let rt = Runtime::new(store);
     let began = Instant::now();
-    let exe = crate::executor::Executor::new(runtime, root);
+    let exe = rt.executor_for(runtime);
     let mut next = Instant::now() + Duration::from_millis(h.interval_ms.clamp(100, 1000));
     let mut first = true;
     while !stop.load(Ordering::SeqCst) {

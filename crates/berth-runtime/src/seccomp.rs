@@ -87,6 +87,15 @@ const NS_FLAGS: &[u64] = &[
     0x4000_0000,
 ];
 
+/// The native architecture and those its kernel also runs (libseccomp refuses others).
+fn native_arches() -> &'static [&'static str] {
+    match std::env::consts::ARCH {
+        "x86_64" => &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "aarch64" => &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        _ => &[],
+    }
+}
+
 /// The default profile as an OCI `linux.seccomp` object.
 pub fn default_profile(sys_admin: bool) -> Value {
     let mut syscalls = vec![json!({"names": DENIED, "action": "SCMP_ACT_ERRNO", "errnoRet": 1})];
@@ -103,7 +112,7 @@ pub fn default_profile(sys_admin: bool) -> Value {
     }
     json!({
         "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "architectures": native_arches(),
         "syscalls": syscalls,
     })
 }

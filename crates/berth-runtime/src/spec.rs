@@ -304,9 +304,14 @@ pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Va
         "cwd": if cfg.cwd.is_empty() { "/" } else { &cfg.cwd },
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": rlimits,
-        "noNewPrivileges": cfg.no_new_privileges,
         "oomScoreAdj": 0,
     });
+    // Absent rather than false: libcontainer loads seccomp before dropping capabilities
+    // only when the field is missing (with it false, the load fails without CAP_SYS_ADMIN).
+    let mut process = process;
+    if cfg.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
 
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),

@@ -3,6 +3,7 @@
 mod archive;
 mod containers;
 mod images;
+mod oci;
 mod system;
 
 use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             containers::container_prune(&root, force)
         }
         Command::ContainerMonitor { id } => containers::monitor(&root, &id),
+        Command::Oci(a) => Ok(oci::main(&root, a)),
     }
 }
 

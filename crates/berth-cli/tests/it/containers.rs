@@ -1,6 +1,7 @@
 //! Containers: lifecycle, exit codes, logs, exec, volumes, limits, isolation, commit, cp,
 //! restart policies, health checks, crash recovery and cleanup. Real namespaces via runc.
 
+use crate::common::Run;
 use crate::common::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -23,10 +24,43 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// `berth run --rm [--runtime X] ARGS...`
+fn run_with(c: &Ctx, rt: &[&str], args: &[&str]) -> Run {
+    c.berth(&[&["run", "--rm"], rt, args].concat())
+}
+
 #[test]
 fn exit_codes_follow_docker() {
+    exit_codes(&[]);
+}
+
+#[test]
+fn runc_parity_exit_codes() {
+    exit_codes(&["--runtime", "runc"]);
+}
+
+fn exit_codes(rt: &[&str]) {
     let c = Ctx::new();
     c.busybox("bb");
+    assert_eq!(run_with(&c, rt, &["bb", "true"]).code(), 0);
+    assert_eq!(run_with(&c, rt, &["bb", "sh", "-c", "exit 3"]).code(), 3);
+    assert_eq!(
+        run_with(
+            &c,
+            rt,
+            &[
+                "-e",
+                "A=b",
+                "bb",
+                "sh",
+                "-c",
+                "echo $A; cat /etc/hostname >/dev/null"
+            ]
+        )
+        .ok()
+        .stdout(),
+        "b\n"
+    );
     assert_eq!(c.berth(&["run", "--rm", "bb", "true"]).code(), 0);
     assert_eq!(
         c.berth(&["run", "--rm", "bb", "sh", "-c", "exit 3"]).code(),
@@ -65,10 +99,28 @@ fn exit_codes_follow_docker() {
 
 #[test]
 fn detached_lifecycle_logs_exec_stop_rm() {
+    lifecycle(&[]);
+}
+
+#[test]
+fn runc_parity_lifecycle() {
+    lifecycle(&["--runtime", "runc"]);
+}
+
+fn lifecycle(rt: &[&str]) {
     let c = Ctx::new();
     c.busybox("bb");
+    let script =
+        "trap 'echo bye; exit 0' TERM; echo started; echo oops >&2; while true; do sleep 0.1; done";
     let id = c
-        .berth(&["run", "-d", "--name", "ticker", "bb", "sh", "-c", "trap 'echo bye; exit 0' TERM; echo started; echo oops >&2; while true; do sleep 0.1; done"])
+        .berth(
+            &[
+                &["run", "-d", "--name", "ticker"],
+                rt,
+                &["bb", "sh", "-c", script],
+            ]
+            .concat(),
+        )
         .ok()
         .stdout();
     assert_eq!(id.trim().len(), 64);
@@ -80,12 +132,15 @@ fn detached_lifecycle_logs_exec_stop_rm() {
     let logs = c.berth(&["logs", "ticker"]).ok();
     assert_eq!(logs.stdout(), "started\n");
     assert_eq!(logs.stderr(), "oops\n");
+    let t = c.berth(&["logs", "-t", "--tail", "2", "ticker"]).ok();
+    let stamped = format!("{}{}", t.stdout(), t.stderr());
+    assert_eq!(stamped.lines().count(), 2, "{stamped}");
     assert!(
-        c.berth(&["logs", "-t", "--tail", "1", "ticker"])
-            .ok()
-            .stdout()
-            .contains("T"),
-        "timestamps"
+        stamped.lines().all(|l| l
+            .split(' ')
+            .next()
+            .is_some_and(|ts| ts.parse::<jiff::Timestamp>().is_ok())),
+        "timestamps: {stamped}"
     );
     // exec: output, exit code, env, user, workdir.
     assert_eq!(
@@ -370,9 +425,18 @@ fn volumes_binds_tmpfs_and_read_only() {
 
 #[test]
 fn isolation_like_docker() {
+    isolation(&[]);
+}
+
+#[test]
+fn runc_parity_isolation() {
+    isolation(&["--runtime", "runc"]);
+}
+
+fn isolation(rt: &[&str]) {
     let c = Ctx::new();
     c.probe("probe");
-    let run = |args: &[&str]| c.berth(&[&["run", "--rm"], args].concat());
+    let run = |args: &[&str]| run_with(&c, rt, args);
     // Own pid namespace: the command is PID 1 and host processes are invisible.
     assert_eq!(run(&["probe", "sh", "-c", "echo $$"]).ok().stdout(), "1\n");
     let n: usize = run(&["probe", "sh", "-c", "ls /proc | grep -c '^[0-9]'"])
@@ -503,11 +567,22 @@ fn isolation_like_docker() {
 
 #[test]
 fn limits_memory_pids_ulimit() {
+    limits(&[]);
+}
+
+#[test]
+fn runc_parity_limits() {
+    limits(&["--runtime", "runc"]);
+}
+
+fn limits(rt: &[&str]) {
     let c = Ctx::new();
     c.probe("probe");
-    let r = c.berth(&[
-        "run", "--rm", "--memory", "32m", "probe", "probe", "alloc", "256",
-    ]);
+    let r = run_with(
+        &c,
+        rt,
+        &["--memory", "32m", "probe", "probe", "alloc", "256"],
+    );
     assert_eq!(
         r.code(),
         137,
@@ -515,42 +590,47 @@ fn limits_memory_pids_ulimit() {
         r.stdout()
     );
     assert_eq!(
-        c.berth(&["run", "--rm", "--memory", "64m", "probe", "probe", "alloc", "16"])
-            .code(),
+        run_with(
+            &c,
+            rt,
+            &["--memory", "64m", "probe", "probe", "alloc", "16"]
+        )
+        .code(),
         0
     );
-    let r = c.berth(&[
-        "run",
-        "--rm",
-        "--pids-limit",
-        "20",
-        "probe",
-        "probe",
-        "forks",
-        "60",
-    ]);
+    let r = run_with(
+        &c,
+        rt,
+        &["--pids-limit", "20", "probe", "probe", "forks", "60"],
+    );
     assert_eq!(
         r.code(),
         0,
         "fork bomb stopped by --pids-limit: {}",
         r.stdout()
     );
-    assert_eq!(
-        c.berth(&[
-            "run",
-            "--rm",
+    let out = run_with(
+        &c,
+        rt,
+        &[
             "--ulimit",
             "nofile=256:512",
             "probe",
             "sh",
             "-c",
-            "ulimit -n; ulimit -Hn"
-        ])
-        .ok()
-        .stdout(),
-        "256\n512\n"
-    );
-    let cpu = c.berth(&["run", "--rm", "--cpus", "0.5", "probe", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max"]).ok().stdout();
+            "ulimit -n; ulimit -Hn",
+        ],
+    )
+    .ok()
+    .stdout();
+    assert_eq!(out, "256\n512\n");
+    let cpu = run_with(
+        &c,
+        rt,
+        &["--cpus", "0.5", "probe", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max"],
+    )
+    .ok()
+    .stdout();
     assert_eq!(cpu.trim(), "50000");
 }
 

@@ -1,0 +1,325 @@
+//! berth's built-in OCI runtime: youki's `libcontainer` behind the same command surface
+//! berth uses for runc (`run`, `exec`, `kill`, `delete`, `state`, `ps`), reached as the
+//! hidden `berth oci ...` command. The monitor runs it exactly as it runs runc, so the same
+//! bundle runs either way (`--runtime runc` picks runc), and libcontainer's process-level
+//! side effects (non-dumpable, reaping the init) stay in that short-lived child.
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::signal::{self, kill};
+use nix::sys::signalfd::SigSet;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+fn err(what: &str) -> impl Fn(libcontainer::error::LibcontainerError) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+fn load(root: &Path, id: &str) -> Result<Container> {
+    let dir = root.join(id);
+    if !dir.exists() {
+        return Err(format!("container {id} does not exist"));
+    }
+    Container::load(dir).map_err(err("load container state"))
+}
+
+/// Receives the pty master libcontainer sends over the console socket.
+fn receive_pty(listener: UnixListener) -> Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let (stream, _) = listener
+        .accept()
+        .map_err(|e| format!("accept console socket: {e}"))?;
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .map_err(|e| format!("receive pty: {e}"))?;
+    for c in msg.cmsgs().map_err(|e| format!("receive pty: {e}"))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor in our table for us
+                // (SCM_RIGHTS); nothing else owns it.
+                #[allow(unsafe_code)]
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err("the container sent no pty".into())
+}
+
+/// Copies our stdin to the pty and the pty to our stdout; raw mode while a terminal.
+fn bridge(master: OwnedFd) -> Option<nix::sys::termios::Termios> {
+    use nix::sys::termios;
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
+        resize(&master);
+    }
+    let out = master.try_clone().ok();
+    let winch = master.try_clone().ok();
+    std::thread::spawn(move || {
+        let mut m = std::fs::File::from(master);
+        let _ = std::io::copy(&mut std::io::stdin(), &mut m);
+    });
+    if let Some(o) = out {
+        std::thread::spawn(move || {
+            let mut m = std::fs::File::from(o);
+            let mut buf = [0u8; 8192];
+            let mut stdout = std::io::stdout();
+            while let Ok(n) = m.read(&mut buf) {
+                if n == 0
+                    || stdout
+                        .write_all(&buf[..n])
+                        .and_then(|_| stdout.flush())
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
+    if let Some(w) = winch {
+        WINCH_FD.store(w.as_raw_fd(), std::sync::atomic::Ordering::SeqCst);
+        std::mem::forget(w);
+    }
+    saved
+}
+
+static WINCH_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Gives the container's terminal the size of ours.
+fn resize(master: &impl std::os::fd::AsFd) {
+    if let Ok(ws) = rustix::termios::tcgetwinsize(std::io::stdin()) {
+        let _ = rustix::termios::tcsetwinsize(master, ws);
+    }
+}
+
+/// `run --bundle B --pid-file F ID`: creates, starts and waits for the container,
+/// forwarding signals to its init; returns its exit status.
+pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Result<i32> {
+    std::fs::create_dir_all(root).map_err(|e| format!("create {}: {e}", root.display()))?;
+    let spec: oci_spec::runtime::Spec = oci_spec::runtime::Spec::load(bundle.join("config.json"))
+        .map_err(|e| format!("load config.json: {e}"))?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let console = if terminal {
+        let path =
+            std::env::temp_dir().join(format!("berth-console-{id}-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?;
+        Some((path, std::thread::spawn(move || receive_pty(l))))
+    } else {
+        None
+    };
+    let mut container = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(libcontainer::workload::default::DefaultExecutor {})
+        .with_root_path(root)
+        .map_err(err("root path"))?
+        .with_pid_file(pid_file)
+        .map_err(err("pid file"))?
+        .with_console_socket(console.as_ref().map(|(p, _)| p.clone()))
+        .validate_id()
+        .map_err(err("container id"))?
+        .as_init(bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(err("create container"))?;
+    let mut saved_term = None;
+    if let Some((path, t)) = console {
+        let master = t
+            .join()
+            .map_err(|_| "console thread panicked".to_string())??;
+        let _ = std::fs::remove_file(path);
+        saved_term = bridge(master);
+    }
+    container.start().map_err(err("start container"))?;
+    let init = container.pid().ok_or("the container has no init pid")?;
+    // Blocked only now: the container's processes must not inherit a blocked mask. A
+    // child that exited before this is reaped by the first `reap` below.
+    SigSet::all()
+        .thread_block()
+        .map_err(|e| format!("block signals: {e}"))?;
+    let status = foreground(init);
+    if let Some(t) = saved_term {
+        let _ =
+            nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
+    }
+    if let Err(e) = container.delete(true) {
+        eprintln!("berth oci: delete {id}: {e}");
+    }
+    status
+}
+
+fn foreground(init: Pid) -> Result<i32> {
+    let set = SigSet::all();
+    loop {
+        if let Some(code) = reap(init)? {
+            return Ok(code);
+        }
+        match set.wait().map_err(|e| format!("sigwait: {e}"))? {
+            signal::SIGCHLD => {}
+            signal::SIGURG => {}
+            signal::SIGWINCH => {
+                let fd = WINCH_FD.load(std::sync::atomic::Ordering::SeqCst);
+                if fd >= 0 {
+                    // SAFETY: WINCH_FD holds a descriptor `bridge` leaked on purpose for
+                    // the life of the process; it is only borrowed here.
+                    #[allow(unsafe_code)]
+                    let master = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                    resize(&master);
+                }
+            }
+            s => {
+                let _ = kill(init, s);
+            }
+        }
+    }
+}
+
+fn reap(init: Pid) -> Result<Option<i32>> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == init => return Ok(Some(code)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
+                return Ok(Some(128 + sig as i32))
+            }
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return Ok(None),
+            Ok(_) => continue,
+            Err(e) => return Err(format!("waitpid: {e}")),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ExecArgs {
+    pub tty: bool,
+    pub detach: bool,
+    pub caps: Vec<String>,
+    pub user: Option<(u32, u32)>,
+    pub additional_gids: Vec<u32>,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub args: Vec<String>,
+}
+
+/// `exec`: a new process in a running container; its exit status.
+pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
+    let console = if a.tty {
+        let path =
+            std::env::temp_dir().join(format!("berth-exec-{id}-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?;
+        Some((path, std::thread::spawn(move || receive_pty(l))))
+    } else {
+        None
+    };
+    let env = a
+        .env
+        .iter()
+        .filter_map(|e| {
+            e.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(libcontainer::workload::default::DefaultExecutor {})
+        .with_root_path(root)
+        .map_err(err("root path"))?
+        .with_console_socket(console.as_ref().map(|(p, _)| p.clone()))
+        .validate_id()
+        .map_err(err("container id"))?
+        .as_tenant()
+        .with_detach(a.detach)
+        .with_cwd(a.cwd.as_ref())
+        .with_env(env)
+        .with_container_args(a.args.clone())
+        .with_additional_gids(a.additional_gids.clone())
+        .with_user(a.user.map(|u| u.0))
+        .with_group(a.user.map(|u| u.1))
+        .with_capabilities(a.caps.clone())
+        .build()
+        .map_err(err("exec"))?;
+    let mut saved = None;
+    if let Some((path, t)) = console {
+        let master = t
+            .join()
+            .map_err(|_| "console thread panicked".to_string())??;
+        let _ = std::fs::remove_file(path);
+        saved = bridge(master);
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let status = loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("waitpid: {e}")),
+        }
+    };
+    if let Some(t) = saved {
+        let _ =
+            nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
+    }
+    Ok(status)
+}
+
+pub fn kill_container(root: &Path, id: &str, sig: &str, all: bool) -> Result<()> {
+    let mut c = load(root, id)?;
+    let s = libcontainer::signal::Signal::try_from(sig).map_err(|e| format!("{e}"))?;
+    c.kill(s, all).map_err(err("kill"))
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let mut c = load(root, id)?;
+    c.delete(force).map_err(err("delete"))
+}
+
+pub fn state(root: &Path, id: &str) -> Result<String> {
+    let mut c = load(root, id)?;
+    c.refresh_status().map_err(err("state"))?;
+    Ok(format!(
+        "{{\"id\":{:?},\"status\":\"{}\",\"pid\":{}}}",
+        id,
+        c.status(),
+        c.pid().map(|p| p.as_raw()).unwrap_or(0)
+    ))
+}
+
+pub fn ps(root: &Path, id: &str) -> Result<Vec<i32>> {
+    use libcgroups::common::CgroupManager;
+    let c = load(root, id)?;
+    let spec = c.spec().map_err(err("container spec"))?;
+    let m = libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
+        cgroup_path: spec.cgroup_path.clone(),
+        systemd_cgroup: false,
+        container_name: id.to_string(),
+    })
+    .map_err(|e| format!("cgroup manager: {e}"))?;
+    Ok(m.get_all_pids()
+        .map_err(|e| format!("list pids: {e}"))?
+        .into_iter()
+        .map(|p| p.as_raw())
+        .collect())
+}
