@@ -223,15 +223,10 @@ pub struct ExecArgs {
 
 /// `exec`: a new process in a running container; its exit status.
 pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
-    let console = if a.tty {
-        let path =
-            std::env::temp_dir().join(format!("berth-exec-{id}-{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let l = UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?;
-        Some((path, std::thread::spawn(move || receive_pty(l))))
-    } else {
-        None
-    };
+    // libcontainer 0.7 hands a new pty over a console socket only to detached processes,
+    // whose exit code it cannot report; an exec with a tty therefore shares the caller's
+    // terminal (stdio inherited), which is what an interactive `exec -it` needs.
+    let console: Option<(PathBuf, std::thread::JoinHandle<Result<OwnedFd>>)> = None;
     let env = a
         .env
         .iter()
