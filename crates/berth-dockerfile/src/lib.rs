@@ -10,12 +10,15 @@ pub mod directives;
 pub mod dump;
 pub mod duration;
 pub mod error;
+pub mod expand;
 pub mod flags;
+pub mod glob;
 pub mod heredoc;
 pub mod instructions;
 pub mod lexer;
 pub mod mount;
 pub mod parser;
+pub mod scope;
 pub mod words;
 
 pub use directives::Directives;

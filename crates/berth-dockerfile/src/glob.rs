@@ -1,0 +1,211 @@
+//! A small glob engine shared by `.dockerignore` patterns and the `${var#pattern}` family:
+//! `*`, `?`, `[...]` classes (with `^`/`!` negation and ranges), `\` escapes, and, for
+//! ignore files, `**` that spans directories.
+
+/// One element of a compiled pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Token {
+    Literal(char),
+    /// `*`: any run of characters (not `/` when `slash_sensitive`).
+    Star,
+    /// `?`: one character (not `/` when `slash_sensitive`).
+    One,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+    /// `**/` in the middle: zero or more whole directories (`(.*/)?`).
+    AnyDirs,
+    /// `**` at the end: anything at all (`.*`).
+    AnyRest,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Glob {
+    pub tokens: Vec<Token>,
+    /// Whether `*`, `?` and classes stop at `/` (path patterns) or not (shell patterns).
+    pub slash_sensitive: bool,
+}
+
+fn parse_class(chars: &[char], mut i: usize) -> Result<(Token, usize), String> {
+    // chars[i] is just after '['
+    let mut negated = false;
+    if i < chars.len() && (chars[i] == '^' || chars[i] == '!') {
+        negated = true;
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    let mut first = true;
+    loop {
+        let Some(&c) = chars.get(i) else {
+            return Err("syntax error in pattern: unterminated [".into());
+        };
+        if c == ']' && !first {
+            return Ok((Token::Class { negated, ranges }, i + 1));
+        }
+        first = false;
+        let lo = if c == '\\' {
+            i += 1;
+            *chars
+                .get(i)
+                .ok_or("syntax error in pattern: trailing \\ in class")?
+        } else {
+            c
+        };
+        i += 1;
+        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&n| n != ']') {
+            let mut hi = chars[i + 1];
+            i += 2;
+            if hi == '\\' {
+                hi = *chars
+                    .get(i)
+                    .ok_or("syntax error in pattern: trailing \\ in class")?;
+                i += 1;
+            }
+            if hi < lo {
+                return Err("syntax error in pattern: bad range in class".into());
+            }
+            ranges.push((lo, hi));
+        } else {
+            ranges.push((lo, lo));
+        }
+    }
+}
+
+impl Glob {
+    /// Compiles a pattern. `double_star` enables `**` (ignore files); otherwise `**` is
+    /// just two stars.
+    pub fn new(pattern: &str, slash_sensitive: bool, double_star: bool) -> Result<Glob, String> {
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut tokens = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i];
+            match c {
+                '*' if double_star && chars.get(i + 1) == Some(&'*') => {
+                    i += 2;
+                    if chars.get(i) == Some(&'/') {
+                        i += 1;
+                    }
+                    if i >= chars.len() {
+                        tokens.push(Token::AnyRest);
+                    } else {
+                        tokens.push(Token::AnyDirs);
+                    }
+                    continue;
+                }
+                '*' => tokens.push(Token::Star),
+                '?' => tokens.push(Token::One),
+                '[' => {
+                    let (t, next) = parse_class(&chars, i + 1)?;
+                    tokens.push(t);
+                    i = next;
+                    continue;
+                }
+                '\\' => {
+                    i += 1;
+                    tokens.push(Token::Literal(*chars.get(i).unwrap_or(&'\\')));
+                }
+                _ => tokens.push(Token::Literal(c)),
+            }
+            i += 1;
+        }
+        Ok(Glob {
+            tokens,
+            slash_sensitive,
+        })
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        let chars: Vec<char> = text.chars().collect();
+        self.match_at(0, &chars, 0)
+    }
+
+    fn single(&self, t: &Token, c: char) -> bool {
+        match t {
+            Token::Literal(l) => *l == c,
+            Token::One => !(self.slash_sensitive && c == '/'),
+            Token::Class { negated, ranges } => {
+                if self.slash_sensitive && c == '/' {
+                    return false;
+                }
+                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+            }
+            _ => false,
+        }
+    }
+
+    fn match_at(&self, ti: usize, s: &[char], si: usize) -> bool {
+        let Some(t) = self.tokens.get(ti) else {
+            return si == s.len();
+        };
+        match t {
+            Token::Star => {
+                let mut j = si;
+                loop {
+                    if self.match_at(ti + 1, s, j) {
+                        return true;
+                    }
+                    if j == s.len() || (self.slash_sensitive && s[j] == '/') {
+                        return false;
+                    }
+                    j += 1;
+                }
+            }
+            Token::AnyRest => true,
+            Token::AnyDirs => {
+                // zero directories, or any prefix ending in '/'
+                if self.match_at(ti + 1, s, si) {
+                    return true;
+                }
+                (si..s.len()).any(|j| s[j] == '/' && self.match_at(ti + 1, s, j + 1))
+            }
+            _ => si < s.len() && self.single(t, s[si]) && self.match_at(ti + 1, s, si + 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str, s: &str) -> bool {
+        Glob::new(p, true, true).unwrap().matches(s)
+    }
+
+    fn shell(p: &str, s: &str) -> bool {
+        Glob::new(p, false, false).unwrap().matches(s)
+    }
+
+    #[test]
+    fn path_globs() {
+        assert!(path("*.go", "main.go"));
+        assert!(!path("*.go", "cmd/main.go"));
+        assert!(path("**/*.go", "cmd/main.go"));
+        assert!(path("**/*.go", "main.go"));
+        assert!(path("a/**", "a/b/c"));
+        assert!(path("a/**/z", "a/z"));
+        assert!(path("a/**/z", "a/b/c/z"));
+        assert!(!path("a/**/z", "a/bz"));
+        assert!(path("?.txt", "a.txt"));
+        assert!(!path("?", "/"));
+        assert!(path("[a-c]x", "bx"));
+        assert!(!path("[!a-c]x", "bx"));
+        assert!(path("[^a-c]x", "dx"));
+        assert!(path("\\*", "*"));
+        assert!(!path("\\*", "a"));
+    }
+
+    #[test]
+    fn shell_globs() {
+        assert!(shell("*/", "a/b/"));
+        assert!(shell("a*", "a/b"));
+        assert!(!shell("a?", "abc"));
+    }
+
+    #[test]
+    fn bad_class() {
+        assert!(Glob::new("[abc", true, true).is_err());
+        assert!(Glob::new("[z-a]", true, true).is_err());
+    }
+}
