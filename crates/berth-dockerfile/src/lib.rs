@@ -19,6 +19,7 @@ pub mod lexer;
 pub mod mount;
 pub mod parser;
 pub mod scope;
+pub mod stages;
 pub mod words;
 
 pub use directives::Directives;
