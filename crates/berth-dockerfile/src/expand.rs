@@ -414,7 +414,7 @@ impl<'a> Walker<'a> {
                 }
                 let pat = self.nested('}')?;
                 let value = self.get(&name, false).unwrap_or_default();
-                let glob = Glob::new(&pat, false, false).map_err(ExpandError)?;
+                let glob = Glob::shell(&pat).map_err(ExpandError)?;
                 Ok(trim_match(&value, &glob, op == '#', longest))
             }
             '/' => {
@@ -425,7 +425,7 @@ impl<'a> Walker<'a> {
                 let pat = self.nested('/')?;
                 let rep = self.nested('}')?;
                 let value = self.get(&name, false).unwrap_or_default();
-                let glob = Glob::new(&pat, false, false).map_err(ExpandError)?;
+                let glob = Glob::shell(&pat).map_err(ExpandError)?;
                 Ok(replace_match(&value, &glob, &rep, all))
             }
             other => Err(ExpandError(format!(

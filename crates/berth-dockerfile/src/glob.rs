@@ -23,14 +23,18 @@ pub enum Token {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Glob {
     pub tokens: Vec<Token>,
-    /// Whether `*`, `?` and classes stop at `/` (path patterns) or not (shell patterns).
+    /// Whether `*` and `?` stop at `/` (path patterns) or not (shell patterns).
     pub slash_sensitive: bool,
+    /// Whether a `[...]` class can match `/` (it can in `.dockerignore`, whose patterns
+    /// become regular expressions).
+    pub class_matches_slash: bool,
 }
 
-fn parse_class(chars: &[char], mut i: usize) -> Result<(Token, usize), String> {
-    // chars[i] is just after '['
+/// Parses a class body; `i` is just after `[`. `bang` allows `[!...]` negation (shell);
+/// `[^...]` always negates. Returns the token and the index after `]`.
+pub fn parse_class(chars: &[char], mut i: usize, bang: bool) -> Result<(Token, usize), String> {
     let mut negated = false;
-    if i < chars.len() && (chars[i] == '^' || chars[i] == '!') {
+    if i < chars.len() && (chars[i] == '^' || (bang && chars[i] == '!')) {
         negated = true;
         i += 1;
     }
@@ -73,8 +77,12 @@ fn parse_class(chars: &[char], mut i: usize) -> Result<(Token, usize), String> {
 }
 
 impl Glob {
-    /// Compiles a pattern. `double_star` enables `**` (ignore files); otherwise `**` is
-    /// just two stars.
+    /// A shell pattern (`${var#pattern}`): `*` and `?` match any character.
+    pub fn shell(pattern: &str) -> Result<Glob, String> {
+        Glob::new(pattern, false, false)
+    }
+
+    /// Compiles a pattern. `double_star` enables `**`; otherwise `**` is just two stars.
     pub fn new(pattern: &str, slash_sensitive: bool, double_star: bool) -> Result<Glob, String> {
         let chars: Vec<char> = pattern.chars().collect();
         let mut tokens = Vec::new();
@@ -97,7 +105,7 @@ impl Glob {
                 '*' => tokens.push(Token::Star),
                 '?' => tokens.push(Token::One),
                 '[' => {
-                    let (t, next) = parse_class(&chars, i + 1)?;
+                    let (t, next) = parse_class(&chars, i + 1, true)?;
                     tokens.push(t);
                     i = next;
                     continue;
@@ -113,6 +121,7 @@ impl Glob {
         Ok(Glob {
             tokens,
             slash_sensitive,
+            class_matches_slash: !slash_sensitive,
         })
     }
 
@@ -126,7 +135,7 @@ impl Glob {
             Token::Literal(l) => *l == c,
             Token::One => !(self.slash_sensitive && c == '/'),
             Token::Class { negated, ranges } => {
-                if self.slash_sensitive && c == '/' {
+                if !self.class_matches_slash && c == '/' {
                     return false;
                 }
                 ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated

@@ -7,6 +7,7 @@
 //! containers, images or the store. The build engine calls it and does the I/O.
 
 pub mod directives;
+pub mod dockerignore;
 pub mod dump;
 pub mod duration;
 pub mod error;
