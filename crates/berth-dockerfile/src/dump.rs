@@ -236,7 +236,12 @@ fn dump_instruction(out: &mut String, ins: &Instruction) {
         ins.keyword,
         command_line(&ins.command)
     );
-    match &ins.command {
+    dump_details(out, &ins.command);
+}
+
+/// Mounts and heredoc bodies, on their own indented lines.
+fn dump_details(out: &mut String, command: &Command) {
+    match command {
         Command::Run(r) => {
             for m in &r.mounts {
                 match &m.mount {
@@ -252,20 +257,15 @@ fn dump_instruction(out: &mut String, ins: &Instruction) {
                 heredoc(out, h);
             }
         }
-        Command::Copy(c) => {
-            for s in &c.sources {
+        Command::Copy(crate::instructions::Copy { sources, .. })
+        | Command::Add(crate::instructions::Add { sources, .. }) => {
+            for s in sources {
                 if let Source::Heredoc(h) = s {
                     heredoc(out, h);
                 }
             }
         }
-        Command::Add(a) => {
-            for s in &a.sources {
-                if let Source::Heredoc(h) = s {
-                    heredoc(out, h);
-                }
-            }
-        }
+        Command::Onbuild(o) => dump_details(out, &o.trigger),
         _ => {}
     }
 }

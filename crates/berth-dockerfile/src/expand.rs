@@ -154,6 +154,8 @@ struct Walker<'a> {
     env: &'a dyn Lookup,
     refs: Refs,
     words: Words,
+    /// Keep escape characters (pattern and replacement words of `${a#p}`, `${a/p/r}`).
+    raw_escapes: bool,
 }
 
 fn is_name_char(c: char) -> bool {
@@ -169,6 +171,7 @@ impl<'a> Walker<'a> {
             env,
             refs: Refs::default(),
             words: Words::default(),
+            raw_escapes: false,
         }
     }
 
@@ -247,6 +250,9 @@ impl<'a> Walker<'a> {
                     if c == esc {
                         match self.next() {
                             Some(n) => {
+                                if self.raw_escapes {
+                                    out.push(c);
+                                }
                                 out.push(n);
                                 self.words.raw(n);
                             }
@@ -343,9 +349,15 @@ impl<'a> Walker<'a> {
 
     /// A nested word inside `${...}`, processed up to `stop`.
     fn nested(&mut self, stop: char) -> Result<String, ExpandError> {
+        self.nested_with(stop, false)
+    }
+
+    fn nested_with(&mut self, stop: char, raw_escapes: bool) -> Result<String, ExpandError> {
         let saved = std::mem::take(&mut self.words);
+        let saved_raw = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let r = self.process(Some(stop));
         self.words = saved;
+        self.raw_escapes = saved_raw;
         r
     }
 
@@ -412,7 +424,7 @@ impl<'a> Walker<'a> {
                 if longest {
                     self.pos += 1;
                 }
-                let pat = self.nested('}')?;
+                let pat = self.nested_with('}', true)?;
                 let value = self.get(&name, false).unwrap_or_default();
                 let glob = Glob::shell(&pat).map_err(ExpandError)?;
                 Ok(trim_match(&value, &glob, op == '#', longest))
@@ -422,8 +434,8 @@ impl<'a> Walker<'a> {
                 if all {
                     self.pos += 1;
                 }
-                let pat = self.nested('/')?;
-                let rep = self.nested('}')?;
+                let pat = self.nested_with('/', true)?;
+                let rep = self.nested_with('}', true)?;
                 let value = self.get(&name, false).unwrap_or_default();
                 let glob = Glob::shell(&pat).map_err(ExpandError)?;
                 Ok(replace_match(&value, &glob, &rep, all))
@@ -462,6 +474,14 @@ fn trim_match(value: &str, glob: &Glob, prefix: bool, longest: bool) -> String {
 
 /// Replaces the first (or every) longest match of `glob` with `rep`.
 fn replace_match(value: &str, glob: &Glob, rep: &str, all: bool) -> String {
+    if glob.tokens.is_empty() {
+        // An empty pattern matches the empty string at the start.
+        return if all {
+            value.to_string()
+        } else {
+            format!("{rep}{value}")
+        };
+    }
     let idx: Vec<usize> = value
         .char_indices()
         .map(|(i, _)| i)
@@ -580,6 +600,71 @@ mod tests {
         assert!(werr("${a:1}").contains("unsupported modifier"));
         assert!(werr("${a^^}").contains("unsupported modifier"));
         assert!(werr("${}").contains("bad substitution"));
+        assert!(werr("${:a}").contains("bad substitution"));
+        assert!(werr("${a=b}").contains("unsupported modifier"));
+        assert!(werr("${a//x}").contains("matching"));
+        assert!(werr("${a#\\x}").contains("invalid escape"));
+    }
+
+    fn wenv(s: &str, pairs: &[(&str, &str)]) -> String {
+        let env: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Lexer::new('\\').process_word(s, &env).unwrap().0
+    }
+
+    #[test]
+    fn pattern_words_keep_escapes() {
+        assert_eq!(wenv("${F%%\\**}", &[("F", "xx**")]), "xx");
+        assert_eq!(wenv("${F%%\\**\\*}", &[("F", "a***yy*")]), "a");
+        assert_eq!(wenv("${F#*x*y}", &[("F", "xxyy")]), "y");
+        assert_eq!(wenv("${F##*x}", &[("F", "xxyy")]), "yy");
+        assert_eq!(wenv("${F#?\\?}", &[("F", "???y")]), "?y");
+        assert_eq!(wenv("${F#$B}", &[("F", "xxyy"), ("B", "x")]), "xyy");
+        assert_eq!(wenv("${F#}", &[("F", "xxyy")]), "xxyy");
+        assert_eq!(
+            wenv("${F#()[]{\\}^$.\\*\\?|\\\\}", &[("F", "()[]{}^$.*?|\\x")]),
+            "x"
+        );
+    }
+
+    #[test]
+    fn replacement_forms() {
+        let env = [("F", "/foo*/*/*.txt"), ("N", "\\*/")];
+        assert_eq!(
+            wenv("${F/$N/.} - ${F//$N/.}", &env),
+            "/foo.*/*.txt - /foo..*.txt"
+        );
+        let env = [("F", "/tmp/tmp/bar.txt"), ("N", "/tmp")];
+        assert_eq!(
+            wenv("${F/$N/} - ${F//$N/}", &env),
+            "/tmp/bar.txt - /bar.txt"
+        );
+        let env = [("F", "/a/foo/b/c.txt"), ("N", "/?/"), ("R", "/")];
+        assert_eq!(
+            wenv("${F/$N/$R} - ${F//$N/$R}", &env),
+            "/foo/b/c.txt - /foo/c.txt"
+        );
+        assert_eq!(
+            wenv("${F//\\//\\/}", &[("F", "/tmp/foo.txt")]),
+            "\\/tmp\\/foo.txt"
+        );
+        assert_eq!(wenv("${F/$B/ww}", &[("F", "xxyy"), ("B", "")]), "wwxxyy");
+        assert_eq!(wenv("${F///}", &[("F", "xxyy")]), "xxyy");
+    }
+
+    #[test]
+    fn platform_style_release_name() {
+        let env = [
+            ("VERSION", "v1.2.3"),
+            ("TARGETOS", "linux"),
+            ("TARGETARCH", "arm"),
+            ("TARGETVARIANT", "v7"),
+        ];
+        let w = "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz";
+        assert_eq!(wenv(w, &env), "something-v1.2.3.linux-arm-v7.tar.gz");
+        assert_eq!(wenv(w, &env[..3]), "something-v1.2.3.linux-arm.tar.gz");
     }
 
     #[test]

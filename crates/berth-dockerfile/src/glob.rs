@@ -77,9 +77,31 @@ pub fn parse_class(chars: &[char], mut i: usize, bang: bool) -> Result<(Token, u
 }
 
 impl Glob {
-    /// A shell pattern (`${var#pattern}`): `*` and `?` match any character.
+    /// A shell pattern as BuildKit reads `${var#pattern}`: `*` and `?` match any
+    /// character (including `/`), there are no bracket classes, and `\` may only escape
+    /// `*`, `?` and `\` (and `}` or `/`, which the `${}` syntax needs escaped).
     pub fn shell(pattern: &str) -> Result<Glob, String> {
-        Glob::new(pattern, false, false)
+        let mut tokens = Vec::new();
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '*' => Token::Star,
+                '?' => Token::One,
+                '\\' => match chars.next() {
+                    Some(n @ ('*' | '?' | '\\' | '}' | '/')) => Token::Literal(n),
+                    Some(n) => {
+                        return Err(format!("invalid escape '\\{n}' in pattern {pattern:?}"))
+                    }
+                    None => return Err(format!("trailing escape in pattern {pattern:?}")),
+                },
+                other => Token::Literal(other),
+            });
+        }
+        Ok(Glob {
+            tokens,
+            slash_sensitive: false,
+            class_matches_slash: true,
+        })
     }
 
     /// Compiles a pattern. `double_star` enables `**`; otherwise `**` is just two stars.
@@ -203,6 +225,15 @@ mod tests {
         assert!(path("[^a-c]x", "dx"));
         assert!(path("\\*", "*"));
         assert!(!path("\\*", "a"));
+    }
+
+    #[test]
+    fn shell_pattern_rules() {
+        let g = Glob::shell("()[]{\\}^$.\\*\\?|\\\\").unwrap();
+        assert!(g.matches("()[]{}^$.*?|\\"));
+        assert!(Glob::shell("\\x").is_err());
+        assert!(Glob::shell("a\\").is_err());
+        assert!(Glob::shell("a[b]").unwrap().matches("a[b]"));
     }
 
     #[test]

@@ -426,7 +426,7 @@ pub fn parse_command(kind: Kind, args: &str, heredocs: Vec<Heredoc>, escape: cha
             }
             Command::Expose(ports)
         }
-        Kind::Copy | Kind::Add => parse_copy_add(kind, &flags, rest, heredocs, escape)?,
+        Kind::Copy | Kind::Add => parse_copy_add(kind, &flags, rest, heredocs)?,
         Kind::Volume => {
             let (paths, json) = json_or_fields(name, rest)?;
             if paths.is_empty() {
@@ -470,7 +470,7 @@ pub fn parse_command(kind: Kind, args: &str, heredocs: Vec<Heredoc>, escape: cha
             }
             Command::Arg(decls)
         }
-        Kind::Onbuild => Command::Onbuild(parse_onbuild(rest, escape)?),
+        Kind::Onbuild => Command::Onbuild(parse_onbuild(rest, heredocs, escape)?),
         Kind::Healthcheck => Command::Healthcheck(parse_healthcheck(&flags, rest)?),
         Kind::Shell => match parse_json_array(rest) {
             JsonArgs::Strings(v) if v.is_empty() => return Err(at_least_one()),
@@ -635,12 +635,12 @@ fn parse_name_val(name: &str, rest: &str, escape: char) -> Res<KeyValues> {
     })
 }
 
-fn parse_sources(words: Vec<String>, heredocs: Vec<Heredoc>, escape: char) -> Vec<Source> {
+fn parse_sources(words: Vec<String>, heredocs: Vec<Heredoc>) -> Vec<Source> {
     let mut docs = heredocs.into_iter();
     words
         .into_iter()
         .map(|w| {
-            if crate::heredoc::parse_marker(&w, escape).is_some() {
+            if matches!(crate::heredoc::parse_marker(&w), Ok(Some(_))) {
                 if let Some(h) = docs.next() {
                     return Source::Heredoc(h);
                 }
@@ -650,13 +650,7 @@ fn parse_sources(words: Vec<String>, heredocs: Vec<Heredoc>, escape: char) -> Ve
         .collect()
 }
 
-fn parse_copy_add(
-    kind: Kind,
-    flags: &Flags,
-    rest: &str,
-    heredocs: Vec<Heredoc>,
-    escape: char,
-) -> Res<Command> {
+fn parse_copy_add(kind: Kind, flags: &Flags, rest: &str, heredocs: Vec<Heredoc>) -> Res<Command> {
     let name = kind.as_str();
     let (mut words, json) = json_or_fields(name, rest)?;
     if words.len() < 2 {
@@ -669,7 +663,7 @@ fn parse_copy_add(
     let sources = if json {
         words.into_iter().map(Source::Path).collect()
     } else {
-        parse_sources(words, heredocs, escape)
+        parse_sources(words, heredocs)
     };
     Ok(if kind == Kind::Copy {
         Command::Copy(Copy {
@@ -698,7 +692,7 @@ fn parse_copy_add(
     })
 }
 
-fn parse_onbuild(rest: &str, escape: char) -> Res<Onbuild> {
+fn parse_onbuild(rest: &str, heredocs: Vec<Heredoc>, escape: char) -> Res<Onbuild> {
     if rest.is_empty() {
         return Err(CommandError::new("ONBUILD requires at least one argument"));
     }
@@ -714,7 +708,7 @@ fn parse_onbuild(rest: &str, escape: char) -> Res<Onbuild> {
             kind.as_str()
         )));
     }
-    let trigger = parse_command(kind, args, Vec::new(), escape)?;
+    let trigger = parse_command(kind, args, heredocs, escape)?;
     Ok(Onbuild {
         text: rest.to_string(),
         keyword: keyword.to_string(),

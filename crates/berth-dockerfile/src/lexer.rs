@@ -71,7 +71,14 @@ impl<'a> Lines<'a> {
             self.pos += 1;
             let first_line = self.pos;
             if is_comment(raw) {
-                comments.push(raw.trim().trim_start_matches('#').trim().to_string());
+                // An empty `#` line separates comment blocks: only the block directly
+                // above an instruction is attached to it.
+                let text = raw.trim().trim_start_matches('#').trim();
+                if text.is_empty() {
+                    comments.clear();
+                } else {
+                    comments.push(text.to_string());
+                }
                 continue;
             }
             let (first, mut ended) = trim_continuation(raw.trim_start(), self.escape);
@@ -200,7 +207,7 @@ mod tests {
     fn heredoc_body() {
         let mut l = Lines::new("RUN <<EOF\n  x\nEOF\nCMD y\n", '\\');
         let first = l.next_logical().unwrap();
-        let m = crate::heredoc::parse_marker("<<EOF", '\\').unwrap();
+        let m = crate::heredoc::parse_marker("<<EOF").unwrap().unwrap();
         let h = l.read_heredoc(&m, first.span).unwrap();
         assert_eq!(h.raw, "  x\n");
         assert_eq!(h.span, Span::new(2, 3));

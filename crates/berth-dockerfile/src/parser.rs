@@ -100,10 +100,19 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
         }
         let mut heredocs = Vec::new();
         let mut span = logical.span;
-        if kind.takes_heredocs() && args.contains("<<") {
-            let (_, rest) = extract_flags(args);
+        // ONBUILD carries the heredocs of its trigger (`ONBUILD RUN <<EOF`).
+        let (heredoc_kind, heredoc_args) = if kind == Kind::Onbuild {
+            let (k, a) = split_keyword(args);
+            (Kind::from_keyword(k), a)
+        } else {
+            (Some(kind), args)
+        };
+        if heredoc_kind.is_some_and(Kind::takes_heredocs) && heredoc_args.contains("<<") {
+            let (_, rest) = extract_flags(heredoc_args);
             if !matches!(parse_json_array(&rest), JsonArgs::Strings(_)) {
-                for marker in markers_in_line(&rest, escape) {
+                let markers =
+                    markers_in_line(&rest).map_err(|e| ParseError::new(logical.span, e))?;
+                for marker in markers {
                     let h = lines.read_heredoc(&marker, logical.span)?;
                     span.end_line = h.span.end_line;
                     heredocs.push(h);
