@@ -245,11 +245,36 @@ pub enum Healthcheck {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Onbuild {
-    /// The trigger text as it will be stored in the image (`RUN make`).
+    /// The trigger line after `ONBUILD` (`RUN make`).
     pub text: String,
     /// The trigger keyword as written.
     pub keyword: String,
     pub trigger: Box<Command>,
+}
+
+impl Onbuild {
+    /// The trigger as stored in the image's `OnBuild` list: the line, then each heredoc
+    /// body followed by its delimiter, so the child build can parse it again.
+    pub fn expression(&self) -> String {
+        let mut out = self.text.clone();
+        let docs: Vec<&Heredoc> = match self.trigger.as_ref() {
+            Command::Run(r) => r.heredocs.iter().collect(),
+            Command::Copy(Copy { sources, .. }) | Command::Add(Add { sources, .. }) => sources
+                .iter()
+                .filter_map(|s| match s {
+                    Source::Heredoc(h) => Some(h),
+                    Source::Path(_) => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for h in docs {
+            out.push('\n');
+            out.push_str(&h.raw);
+            out.push_str(&h.name);
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -660,6 +685,11 @@ fn parse_copy_add(kind: Kind, flags: &Flags, rest: &str, heredocs: Vec<Heredoc>)
         )));
     }
     let dest = words.pop().unwrap_or_default();
+    if !json && matches!(crate::heredoc::parse_marker(&dest), Ok(Some(_))) {
+        return Err(CommandError::new(format!(
+            "{name} requires the destination to be a path, not a heredoc"
+        )));
+    }
     let sources = if json {
         words.into_iter().map(Source::Path).collect()
     } else {
@@ -702,7 +732,12 @@ fn parse_onbuild(rest: &str, heredocs: Vec<Heredoc>, escape: char) -> Res<Onbuil
         e.hint = suggest_keyword(keyword).map(|k| format!("did you mean {k}?"));
         return Err(e);
     };
-    if matches!(kind, Kind::Onbuild | Kind::From | Kind::Maintainer) {
+    if kind == Kind::Onbuild {
+        return Err(CommandError::new(
+            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+        ));
+    }
+    if matches!(kind, Kind::From | Kind::Maintainer) {
         return Err(CommandError::new(format!(
             "{} isn't allowed as an ONBUILD trigger",
             kind.as_str()
@@ -855,7 +890,7 @@ mod tests {
             panic!()
         };
         assert_eq!(o.trigger.kind(), Kind::Copy);
-        assert!(err(Kind::Onbuild, "ONBUILD RUN x").contains("isn't allowed"));
+        assert!(err(Kind::Onbuild, "ONBUILD RUN x").contains("Chaining ONBUILD"));
         assert!(err(Kind::Onbuild, "FROM x").contains("isn't allowed"));
     }
 
