@@ -6,6 +6,7 @@
 //! model behind `berth build --check`. It is pure: it reads no files and knows nothing of
 //! containers, images or the store. The build engine calls it and does the I/O.
 
+pub mod ast;
 pub mod check;
 pub mod directives;
 pub mod dockerignore;
