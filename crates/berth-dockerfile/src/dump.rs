@@ -269,3 +269,57 @@ fn dump_details(out: &mut String, command: &Command) {
         _ => {}
     }
 }
+
+/// Dumps expanded stages: the resolved base, each instruction after expansion with the
+/// build args it used and any undefined variables, and the final ENV.
+pub fn dump_expanded(stages: &[crate::scope::ExpandedStage]) -> String {
+    let fmt_used = |m: &std::collections::BTreeMap<String, Option<String>>| {
+        m.iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v:?}"),
+                None => format!("{k}=<unset>"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = String::new();
+    for st in stages {
+        let _ = writeln!(
+            out,
+            "stage {} name={} base={:?} platform={}",
+            st.index,
+            opt(&st.name),
+            st.base,
+            opt(&st.platform)
+        );
+        if !st.from_used_args.is_empty() {
+            let _ = writeln!(out, "  from uses {}", fmt_used(&st.from_used_args));
+        }
+        for n in &st.from_undefined {
+            let _ = writeln!(out, "  from undefined ${n}");
+        }
+        for ins in &st.instructions {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                ins.instruction.span,
+                command_line(&ins.instruction.command)
+            );
+            if !ins.used_args.is_empty() {
+                let _ = writeln!(out, "      uses {}", fmt_used(&ins.used_args));
+            }
+            for n in &ins.undefined {
+                let _ = writeln!(out, "      undefined ${n}");
+            }
+            let mut details = String::new();
+            dump_details(&mut details, &ins.instruction.command);
+            for line in details.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        for (k, v) in &st.final_env {
+            let _ = writeln!(out, "  env {k}={v:?}");
+        }
+    }
+    out
+}

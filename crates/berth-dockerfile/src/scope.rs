@@ -100,6 +100,10 @@ pub struct ExpandOptions {
     pub build_args: BTreeMap<String, String>,
     /// Automatic args (see `platform_args`); may be empty.
     pub automatic_args: BTreeMap<String, String>,
+    /// ENV of base images, keyed by the FROM reference after expansion (as written,
+    /// e.g. `golang:1.22`). Used by `expand_all` for stages built on images; stages built
+    /// on other stages inherit that stage's final ENV instead.
+    pub image_env: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// The global scope: ARGs declared before the first FROM with their resolved values.
@@ -195,8 +199,8 @@ fn global_lookup(scope: &GlobalScope, opts: &ExpandOptions, name: &str) -> Optio
     }
 }
 
-/// Expands every stage, each stage that is based on another starting from that stage's
-/// final ENV (stages based on images start empty: the engine merges the image's ENV).
+/// Expands every stage. A stage based on another starts from that stage's final ENV; a
+/// stage based on an image starts from `opts.image_env[image]` (empty if absent).
 pub fn expand_all(df: &Dockerfile, opts: &ExpandOptions) -> Result<Vec<ExpandedStage>, ParseError> {
     let global = global_scope(df, opts)?;
     let mut out: Vec<ExpandedStage> = Vec::new();
@@ -207,12 +211,14 @@ pub fn expand_all(df: &Dockerfile, opts: &ExpandOptions) -> Result<Vec<ExpandedS
             let base = lexer
                 .process_word(&stage.base.image, &lookup)
                 .map(|r| r.0)
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            out.iter()
-                .find(|s| s.name.as_deref() == Some(base.as_str()))
-                .map(|s| s.final_env.clone())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            match out
+                .iter()
+                .find(|s| s.name.as_deref() == Some(base.to_ascii_lowercase().as_str()))
+            {
+                Some(parent) => parent.final_env.clone(),
+                None => opts.image_env.get(&base).cloned().unwrap_or_default(),
+            }
         };
         out.push(expand_stage_with(df, stage.index, opts, &global, base_env)?);
     }

@@ -18,6 +18,7 @@ fn opts(args: &[(&str, &str)]) -> ExpandOptions {
             &Platform::parse("linux/amd64").unwrap(),
             &Platform::parse("linux/arm64/v8").unwrap(),
         ),
+        ..Default::default()
     }
 }
 
@@ -111,6 +112,26 @@ fn env_inherited_from_base_stage() {
         &[],
     );
     assert_eq!(workdir(&s[1], 0), "/opt/app");
+}
+
+#[test]
+fn image_env_seeds_stages_built_on_images() {
+    let df = berth_dockerfile::parse(
+        "FROM golang:1.22 AS b\nENV PATH=/x:$PATH\nFROM B\nWORKDIR $GOPATH\n",
+    )
+    .unwrap();
+    let mut o = opts(&[]);
+    o.image_env.insert(
+        "golang:1.22".into(),
+        vec![
+            ("PATH".into(), "/usr/bin".into()),
+            ("GOPATH".into(), "/go".into()),
+        ],
+    );
+    let s = expand_all(&df, &o).unwrap();
+    assert!(s[0].instructions[0].undefined.is_empty());
+    assert_eq!(s[0].final_env[1], ("PATH".into(), "/x:/usr/bin".into()));
+    assert_eq!(workdir(&s[1], 0), "/go");
 }
 
 #[test]
