@@ -129,8 +129,9 @@ pub struct ExpandedInstruction {
     /// A copy of the instruction with its expandable arguments expanded and unquoted.
     pub instruction: Instruction,
     /// Build args this instruction depends on, with the value it saw (`None`: declared
-    /// but unset). For RUN this includes every declared ARG in scope, which RUN receives
-    /// in its environment (proxy args excluded).
+    /// but unset). For RUN this includes every ARG declared in the stage and not hidden
+    /// by an ENV of the same name, since RUN receives them in its environment (proxy
+    /// args excluded: they never count towards the cache key).
     pub used_args: BTreeMap<String, Option<String>>,
     /// Variables referenced without a default that are neither ENV nor a declared ARG.
     pub undefined: BTreeSet<String>,
@@ -184,12 +185,27 @@ pub fn global_scope(df: &Dockerfile, opts: &ExpandOptions) -> Result<GlobalScope
                 ),
                 None => None,
             };
-            let value = opts.build_args.get(&name).cloned().or(default);
+            let value = opts
+                .build_args
+                .get(&name)
+                .cloned()
+                .or_else(|| automatic(opts, &name))
+                .or(default);
             resolved.push((name, value));
         }
         scope.args.extend(resolved);
     }
     Ok(scope)
+}
+
+/// The automatic value of a platform arg (they beat an ARG's own default, as BuildKit
+/// passes them like build arguments).
+fn automatic(opts: &ExpandOptions, name: &str) -> Option<String> {
+    if PLATFORM_ARGS.contains(&name) {
+        opts.automatic_args.get(name).cloned()
+    } else {
+        None
+    }
 }
 
 fn global_lookup(scope: &GlobalScope, opts: &ExpandOptions, name: &str) -> Option<String> {
@@ -460,8 +476,10 @@ fn expand_stage_with(
             }
         }
         if matches!(ins.command, Command::Run(_)) {
+            // RUN gets every declared ARG as environment (unset ones are absent, and
+            // setting them later changes what RUN sees), so it depends on all of them.
             for (k, v) in &st.args {
-                if v.is_some() && st.env_get(k).is_none() && !PROXY_ARGS.contains(&k.as_str()) {
+                if st.env_get(k).is_none() && !PROXY_ARGS.contains(&k.as_str()) {
                     used.insert(k.clone(), v.clone());
                 }
             }
@@ -481,14 +499,8 @@ fn expand_stage_with(
                         .build_args
                         .get(&d.name)
                         .cloned()
+                        .or_else(|| automatic(st.opts, &d.name))
                         .or_else(|| d.default.clone())
-                        .or_else(|| {
-                            if PLATFORM_ARGS.contains(&d.name.as_str()) {
-                                st.opts.automatic_args.get(&d.name).cloned()
-                            } else {
-                                None
-                            }
-                        })
                         .or_else(|| global.get(&d.name).cloned().flatten());
                     st.args.insert(d.name.clone(), value);
                 }

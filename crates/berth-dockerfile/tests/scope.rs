@@ -187,6 +187,22 @@ fn platform_args_automatic_in_global_scope() {
 }
 
 #[test]
+fn platform_arg_beats_its_default() {
+    let s = stages(
+        "ARG TARGETOS=plan9\nFROM a:$TARGETOS\nARG TARGETARCH=none\nWORKDIR /$TARGETARCH\n",
+        &[],
+    );
+    assert_eq!(s[0].base, "a:linux");
+    assert_eq!(workdir(&s[0], 1), "/arm64");
+}
+
+#[test]
+fn run_depends_on_unset_args_too() {
+    let s = stages("FROM a\nARG LATER\nRUN make\n", &[]);
+    assert_eq!(used(&s[0], 1), vec!["LATER=<unset>"]);
+}
+
+#[test]
 fn platform_arg_needs_declaring_in_stage() {
     let s = stages("FROM a\nWORKDIR /$TARGETOS\n", &[]);
     assert_eq!(workdir(&s[0], 0), "/");
