@@ -45,6 +45,28 @@ pub struct Finding {
     pub message: String,
     pub start_line: usize,
     pub end_line: usize,
+    /// Docker's documentation page for rules BuildKit also has.
+    pub url: Option<String>,
+}
+
+/// `JSONArgsRecommended` → `https://docs.docker.com/go/dockerfile/rule/json-args-recommended/`.
+fn rule_url(rule: &str) -> Option<String> {
+    if rule == rules::EXPANSION_FAILED {
+        return None;
+    }
+    let mut kebab = String::new();
+    let chars: Vec<char> = rule.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+        let prev_lower = i > 0 && chars[i - 1].is_ascii_lowercase();
+        if c.is_ascii_uppercase() && i > 0 && (prev_lower || next_lower) {
+            kebab.push('-');
+        }
+        kebab.push(c.to_ascii_lowercase());
+    }
+    Some(format!(
+        "https://docs.docker.com/go/dockerfile/rule/{kebab}/"
+    ))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -127,6 +149,7 @@ fn finding(rule: &str, severity: Severity, span: Span, message: String) -> Findi
         message,
         start_line: span.start_line,
         end_line: span.end_line,
+        url: rule_url(rule),
     }
 }
 
@@ -293,7 +316,7 @@ pub fn check(df: &Dockerfile, opts: &CheckOptions) -> CheckReport {
                     Severity::Error,
                     span,
                     format!(
-                        "Duplicate stage name '{name}', stage names should be unique (first defined at line {first})"
+                        "Duplicate stage name {name:?}, stage names should be unique (first defined at line {first})"
                     ),
                 ));
             } else {

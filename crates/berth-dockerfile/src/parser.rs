@@ -92,7 +92,7 @@ pub fn parse(source: &str) -> Result<Dockerfile, ParseError> {
                 span: Span::line(line),
                 rule: "NoEmptyContinuation",
                 message: format!(
-                    "empty continuation line in the {} instruction at line {}",
+                    "Empty continuation line (in the {} instruction starting at line {})",
                     kind.as_str(),
                     logical.span.start_line
                 ),

@@ -178,6 +178,22 @@ fn text_rendering() {
 }
 
 #[test]
+fn rule_urls() {
+    let r = report("FROM a\nCMD echo\n");
+    assert_eq!(
+        r.warnings[0].url.as_deref(),
+        Some("https://docs.docker.com/go/dockerfile/rule/json-args-recommended/")
+    );
+    let r = report("FROM a\nARG V\nWORKDIR ${V:?x}\n");
+    assert_eq!(r.warnings[0].url, None);
+    let r = report("FROM a AS x\nFROM a AS x\n");
+    assert_eq!(
+        r.warnings[0].url.as_deref(),
+        Some("https://docs.docker.com/go/dockerfile/rule/duplicate-stage-name/")
+    );
+}
+
+#[test]
 fn crlf_detection() {
     let le = line_endings(b"#!/bin/sh\r\necho hi\r\n");
     assert_eq!((le.crlf, le.lf, le.first_crlf_line), (2, 0, Some(1)));
