@@ -165,10 +165,16 @@ pub fn extract_flags(text: &str) -> (Vec<String>, String) {
             let c = chars[i];
             match quote {
                 Some(q) if c == q => quote = None,
-                Some(_) => word.push(c),
                 None if c.is_whitespace() => break,
                 None if c == '"' || c == '\'' => quote = Some(c),
-                None => word.push(c),
+                // A backslash takes the next character literally (dropped at the end).
+                _ if c == '\\' => {
+                    if let Some(&n) = chars.get(i + 1) {
+                        word.push(n);
+                        i += 1;
+                    }
+                }
+                _ => word.push(c),
             }
             i += 1;
         }
@@ -225,6 +231,9 @@ mod tests {
         let (f, r) = extract_flags("-- --not-a-flag");
         assert!(f.is_empty());
         assert_eq!(r, "--not-a-flag");
+        let (f, r) = extract_flags(r#"--exclude=a\ b --x="q\"q" rest"#);
+        assert_eq!(f, vec!["--exclude=a b", "--x=q\"q"]);
+        assert_eq!(r, "rest");
         let (f, r) = extract_flags("plain");
         assert!(f.is_empty());
         assert_eq!(r, "plain");
