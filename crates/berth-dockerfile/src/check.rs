@@ -168,6 +168,22 @@ fn casing(word: &str) -> Option<bool> {
     }
 }
 
+/// The closest name within a small edit distance (case-insensitive), for hints.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    let limit = if name.len() <= 3 { 1 } else { 2 };
+    candidates
+        .map(|c| {
+            let d = crate::instructions::edit_distance(
+                &name.to_ascii_lowercase(),
+                &c.to_ascii_lowercase(),
+            );
+            (d, c)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
 /// Runs the checks and builds the report.
 pub fn check(df: &Dockerfile, opts: &CheckOptions) -> CheckReport {
     let mut warnings = Vec::new();
@@ -386,10 +402,19 @@ pub fn check(df: &Dockerfile, opts: &CheckOptions) -> CheckReport {
                         if opts.known_env.contains(n) {
                             continue;
                         }
+                        let known = ins
+                            .env
+                            .iter()
+                            .map(|(k, _)| k)
+                            .chain(ins.arg_env.keys())
+                            .chain(opts.known_env.iter());
+                        let hint = closest(n, known)
+                            .map(|k| format!(" (did you mean ${k}?)"))
+                            .unwrap_or_default();
                         warnings.push(warn(
                             rules::UNDEFINED_VAR,
                             ins.instruction.span,
-                            format!("Usage of undefined variable '${n}'"),
+                            format!("Usage of undefined variable '${n}'{hint}"),
                         ));
                     }
                 }

@@ -149,7 +149,10 @@ impl Glob {
 
     pub fn matches(&self, text: &str) -> bool {
         let chars: Vec<char> = text.chars().collect();
-        self.match_at(0, &chars, 0)
+        // Memo of (token, position) pairs already known not to match, so patterns with
+        // many stars stay polynomial.
+        let mut failed = vec![false; (self.tokens.len() + 1) * (chars.len() + 1)];
+        self.match_at(0, &chars, 0, &mut failed)
     }
 
     fn single(&self, t: &Token, c: char) -> bool {
@@ -166,7 +169,19 @@ impl Glob {
         }
     }
 
-    fn match_at(&self, ti: usize, s: &[char], si: usize) -> bool {
+    fn match_at(&self, ti: usize, s: &[char], si: usize, failed: &mut [bool]) -> bool {
+        let slot = ti * (s.len() + 1) + si;
+        if failed[slot] {
+            return false;
+        }
+        let ok = self.match_uncached(ti, s, si, failed);
+        if !ok {
+            failed[slot] = true;
+        }
+        ok
+    }
+
+    fn match_uncached(&self, ti: usize, s: &[char], si: usize, failed: &mut [bool]) -> bool {
         let Some(t) = self.tokens.get(ti) else {
             return si == s.len();
         };
@@ -174,7 +189,7 @@ impl Glob {
             Token::Star => {
                 let mut j = si;
                 loop {
-                    if self.match_at(ti + 1, s, j) {
+                    if self.match_at(ti + 1, s, j, failed) {
                         return true;
                     }
                     if j == s.len() || (self.slash_sensitive && s[j] == '/') {
@@ -186,12 +201,12 @@ impl Glob {
             Token::AnyRest => true,
             Token::AnyDirs => {
                 // zero directories, or any prefix ending in '/'
-                if self.match_at(ti + 1, s, si) {
+                if self.match_at(ti + 1, s, si, failed) {
                     return true;
                 }
-                (si..s.len()).any(|j| s[j] == '/' && self.match_at(ti + 1, s, j + 1))
+                (si..s.len()).any(|j| s[j] == '/' && self.match_at(ti + 1, s, j + 1, failed))
             }
-            _ => si < s.len() && self.single(t, s[si]) && self.match_at(ti + 1, s, si + 1),
+            _ => si < s.len() && self.single(t, s[si]) && self.match_at(ti + 1, s, si + 1, failed),
         }
     }
 }
@@ -241,6 +256,15 @@ mod tests {
         assert!(shell("*/", "a/b/"));
         assert!(shell("a*", "a/b"));
         assert!(!shell("a?", "abc"));
+    }
+
+    #[test]
+    fn many_stars_stay_fast() {
+        let g = Glob::shell(&"*a".repeat(30)).unwrap();
+        let text = "a".repeat(29) + "b";
+        let start = std::time::Instant::now();
+        assert!(!g.matches(&text));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -108,6 +108,15 @@ fn undefined_variables() {
     assert_eq!(hits, vec![(rules::UNDEFINED_VAR.into(), 4)]);
     let r = report("FROM a\nWORKDIR $NOPE\n");
     assert_eq!(r.warnings[0].message, "Usage of undefined variable '$NOPE'");
+    let r = report("FROM a\nARG VERSION=1\nENV HOME_DIR=/h\nWORKDIR $VERSOIN/$home_dir\n");
+    let msgs: Vec<&str> = r.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        vec![
+            "Usage of undefined variable '$VERSOIN' (did you mean $VERSION?)",
+            "Usage of undefined variable '$home_dir' (did you mean $HOME_DIR?)"
+        ]
+    );
     let hits = rules_hit("FROM alpine:$TAG\n");
     assert_eq!(hits, vec![(rules::UNDEFINED_ARG_IN_FROM.into(), 1)]);
 }
