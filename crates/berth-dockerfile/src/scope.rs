@@ -216,10 +216,21 @@ fn global_lookup(scope: &GlobalScope, opts: &ExpandOptions, name: &str) -> Optio
 }
 
 /// Expands every stage. A stage based on another starts from that stage's final ENV; a
-/// stage based on an image starts from `opts.image_env[image]` (empty if absent).
+/// stage based on an image starts from `opts.image_env[image]` (empty if absent). The
+/// first error stops the walk; see `expand_each` to keep going.
 pub fn expand_all(df: &Dockerfile, opts: &ExpandOptions) -> Result<Vec<ExpandedStage>, ParseError> {
+    expand_each(df, opts)?.into_iter().collect()
+}
+
+/// Expands every stage, keeping each stage's own result, so that an error in a stage the
+/// build does not need (a `${VERSION:?}` in a release stage when building `--target
+/// dev`) does not stop the others. Only a failure in the global ARGs is fatal.
+pub fn expand_each(
+    df: &Dockerfile,
+    opts: &ExpandOptions,
+) -> Result<Vec<Result<ExpandedStage, ParseError>>, ParseError> {
     let global = global_scope(df, opts)?;
-    let mut out: Vec<ExpandedStage> = Vec::new();
+    let mut out: Vec<Result<ExpandedStage, ParseError>> = Vec::new();
     for stage in &df.stages {
         let base_env = {
             let lexer = Lexer::new(df.directives.escape);
@@ -228,17 +239,46 @@ pub fn expand_all(df: &Dockerfile, opts: &ExpandOptions) -> Result<Vec<ExpandedS
                 .process_word(&stage.base.image, &lookup)
                 .map(|r| r.0)
                 .unwrap_or_default();
-            match out
+            let lower = base.to_ascii_lowercase();
+            let parent = df.stages[..stage.index]
                 .iter()
-                .find(|s| s.name.as_deref() == Some(base.to_ascii_lowercase().as_str()))
-            {
-                Some(parent) => parent.final_env.clone(),
+                .position(|s| s.name.as_deref() == Some(lower.as_str()));
+            match parent {
+                Some(p) => out[p]
+                    .as_ref()
+                    .map(|s| s.final_env.clone())
+                    .unwrap_or_default(),
                 None => opts.image_env.get(&base).cloned().unwrap_or_default(),
             }
         };
-        out.push(expand_stage_with(df, stage.index, opts, &global, base_env)?);
+        out.push(expand_stage_with(df, stage.index, opts, &global, base_env));
     }
     Ok(out)
+}
+
+/// A stage as written, without expansion (used for stages whose expansion failed).
+pub fn unexpanded_stage(df: &Dockerfile, stage_index: usize) -> Option<ExpandedStage> {
+    let stage = df.stages.get(stage_index)?;
+    Some(ExpandedStage {
+        index: stage.index,
+        name: stage.name.clone(),
+        base: stage.base.image.clone(),
+        platform: stage.base.platform.clone(),
+        from_used_args: BTreeMap::new(),
+        from_undefined: BTreeSet::new(),
+        instructions: df
+            .body_of(stage)
+            .iter()
+            .map(|ins| ExpandedInstruction {
+                instruction: ins.clone(),
+                used_args: BTreeMap::new(),
+                undefined: BTreeSet::new(),
+                env: Vec::new(),
+                arg_env: BTreeMap::new(),
+            })
+            .collect(),
+        final_env: Vec::new(),
+    })
 }
 
 /// Expands one stage. `base_env` is the ENV of the base image (or base stage).

@@ -12,9 +12,9 @@
 use crate::error::{render_located, ParseError, Span};
 use crate::instructions::Command;
 use crate::parser::Dockerfile;
-use crate::scope::{expand_all, ExpandOptions, ExpandedStage};
+use crate::scope::{expand_each, unexpanded_stage, ExpandOptions, ExpandedStage};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "type", content = "value")]
@@ -138,17 +138,37 @@ pub struct BuildPlan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StageGraph {
     pub nodes: Vec<StageNode>,
+    /// Stages whose expansion failed; their nodes were built from the unexpanded text.
+    /// The error is reported when a build needs the stage.
+    #[serde(skip)]
+    pub expand_errors: BTreeMap<usize, ParseError>,
 }
 
 impl StageGraph {
-    /// Builds the graph, expanding FROM and `--from` values with `opts`.
+    /// Builds the graph, expanding FROM and `--from` values with `opts`. A stage whose
+    /// expansion fails is kept (from its unexpanded text) and its error is returned by
+    /// `reachable` only if the target needs it.
     pub fn new(
         df: &Dockerfile,
         opts: &ExpandOptions,
         graph: GraphOptions,
     ) -> Result<StageGraph, GraphError> {
-        let expanded = expand_all(df, opts)?;
-        Self::from_expanded(df, &expanded, graph)
+        let mut errors = BTreeMap::new();
+        let mut stages = Vec::new();
+        for (i, r) in expand_each(df, opts)?.into_iter().enumerate() {
+            match r {
+                Ok(s) => stages.push(s),
+                Err(e) => {
+                    errors.insert(i, e);
+                    if let Some(raw) = unexpanded_stage(df, i) {
+                        stages.push(raw);
+                    }
+                }
+            }
+        }
+        let mut g = Self::from_expanded(df, &stages, graph)?;
+        g.expand_errors = errors;
+        Ok(g)
     }
 
     /// Builds the graph from already expanded stages.
@@ -228,7 +248,10 @@ impl StageGraph {
                 deps,
             });
         }
-        let g = StageGraph { nodes };
+        let g = StageGraph {
+            nodes,
+            expand_errors: BTreeMap::new(),
+        };
         g.check_cycles()?;
         Ok(g)
     }
@@ -266,6 +289,9 @@ impl StageGraph {
             if needed.insert(i) {
                 stack.extend(self.nodes[i].stage_deps());
             }
+        }
+        if let Some(e) = needed.iter().find_map(|i| self.expand_errors.get(i)) {
+            return Err(GraphError::Expand(e.clone()));
         }
         // Longest-path layering over the needed subgraph (acyclic: checked on build).
         let mut wave_of = vec![usize::MAX; self.nodes.len()];

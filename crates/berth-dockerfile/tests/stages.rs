@@ -213,3 +213,15 @@ fn mount_from_unnamed_image() {
         .iter()
         .any(|d| d.target == Base::Image("ghcr.io/x/y:1".into())));
 }
+
+#[test]
+fn expansion_error_only_matters_when_needed() {
+    let src = "FROM a AS dev\nRUN make\nFROM a AS release\nARG VERSION\nWORKDIR /v${VERSION:?pass VERSION}\n";
+    let g = graph_with(src, false).unwrap();
+    assert_eq!(g.reachable(Some("dev")).unwrap().order, vec![0]);
+    let e = g.reachable(Some("release")).unwrap_err();
+    assert!(matches!(e, GraphError::Expand(_)));
+    assert!(e
+        .render("Dockerfile", src)
+        .starts_with("Dockerfile:5: failed to expand: VERSION: pass VERSION"));
+}
