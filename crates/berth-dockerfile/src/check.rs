@@ -8,7 +8,7 @@
 use crate::error::{render_located, Span};
 use crate::instructions::{Command, Kind, ShellOrExec};
 use crate::parser::Dockerfile;
-use crate::scope::{expand_all, ExpandOptions};
+use crate::scope::{expand_each, ExpandOptions};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -386,46 +386,52 @@ pub fn check(df: &Dockerfile, opts: &CheckOptions) -> CheckReport {
     }
 
     // Undefined variables, from a real expansion pass.
-    match expand_all(df, &opts.expand) {
-        Ok(expanded) => {
-            for st in &expanded {
-                let from_span = df.instructions[df.stages[st.index].from].span;
-                for n in &st.from_undefined {
-                    warnings.push(warn(
-                        rules::UNDEFINED_ARG_IN_FROM,
-                        from_span,
-                        format!("FROM argument '{n}' is not declared"),
-                    ));
+    let expanded = match expand_each(df, &opts.expand) {
+        Ok(stages) => stages,
+        Err(e) => vec![Err(e)],
+    };
+    for result in expanded {
+        let st = match result {
+            Ok(st) => st,
+            Err(e) => {
+                warnings.push(finding(
+                    rules::EXPANSION_FAILED,
+                    Severity::Error,
+                    e.span,
+                    e.message,
+                ));
+                continue;
+            }
+        };
+        let from_span = df.instructions[df.stages[st.index].from].span;
+        for n in &st.from_undefined {
+            warnings.push(warn(
+                rules::UNDEFINED_ARG_IN_FROM,
+                from_span,
+                format!("FROM argument '{n}' is not declared"),
+            ));
+        }
+        for ins in &st.instructions {
+            for n in &ins.undefined {
+                if opts.known_env.contains(n) {
+                    continue;
                 }
-                for ins in &st.instructions {
-                    for n in &ins.undefined {
-                        if opts.known_env.contains(n) {
-                            continue;
-                        }
-                        let known = ins
-                            .env
-                            .iter()
-                            .map(|(k, _)| k)
-                            .chain(ins.arg_env.keys())
-                            .chain(opts.known_env.iter());
-                        let hint = closest(n, known)
-                            .map(|k| format!(" (did you mean ${k}?)"))
-                            .unwrap_or_default();
-                        warnings.push(warn(
-                            rules::UNDEFINED_VAR,
-                            ins.instruction.span,
-                            format!("Usage of undefined variable '${n}'{hint}"),
-                        ));
-                    }
-                }
+                let known = ins
+                    .env
+                    .iter()
+                    .map(|(k, _)| k)
+                    .chain(ins.arg_env.keys())
+                    .chain(opts.known_env.iter());
+                let hint = closest(n, known)
+                    .map(|k| format!(" (did you mean ${k}?)"))
+                    .unwrap_or_default();
+                warnings.push(warn(
+                    rules::UNDEFINED_VAR,
+                    ins.instruction.span,
+                    format!("Usage of undefined variable '${n}'{hint}"),
+                ));
             }
         }
-        Err(e) => warnings.push(finding(
-            rules::EXPANSION_FAILED,
-            Severity::Error,
-            e.span,
-            e.message,
-        )),
     }
 
     for w in &df.warnings {

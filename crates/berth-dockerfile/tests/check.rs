@@ -177,6 +177,13 @@ fn expansion_failure_is_reported() {
 }
 
 #[test]
+fn other_stages_still_checked_after_expansion_failure() {
+    let r = report("FROM a AS one\nWORKDIR ${V:?x}\nFROM a AS two\nWORKDIR $NOPE\n");
+    let rules: Vec<&str> = r.warnings.iter().map(|w| w.rule.as_str()).collect();
+    assert_eq!(rules, vec![rules::EXPANSION_FAILED, rules::UNDEFINED_VAR]);
+}
+
+#[test]
 fn text_rendering() {
     let src = "FROM a\nCMD echo hi\n";
     let text = report(src).render_text("Dockerfile", src);
