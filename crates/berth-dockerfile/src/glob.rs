@@ -31,43 +31,45 @@ pub struct Glob {
 }
 
 /// Parses a class body; `i` is just after `[`. `bang` allows `[!...]` negation (shell);
-/// `[^...]` always negates. Returns the token and the index after `]`.
+/// `[^...]` always negates. As in Go's `filepath.Match`, a class needs at least one
+/// item, and `-` or `]` must be escaped (`[\-x]`, `[\]]`) to be taken literally.
+/// Returns the token and the index after `]`.
 pub fn parse_class(chars: &[char], mut i: usize, bang: bool) -> Result<(Token, usize), String> {
+    let bad = || Err("syntax error in pattern: malformed [...] class".to_string());
     let mut negated = false;
     if i < chars.len() && (chars[i] == '^' || (bang && chars[i] == '!')) {
         negated = true;
         i += 1;
     }
+    // One class member: a character, or an escaped one; `-` and `]` need the escape.
+    let member = |i: &mut usize| -> Option<char> {
+        let c = *chars.get(*i)?;
+        if c == '-' || c == ']' {
+            return None;
+        }
+        *i += 1;
+        if c == '\\' {
+            let n = *chars.get(*i)?;
+            *i += 1;
+            return Some(n);
+        }
+        Some(c)
+    };
     let mut ranges = Vec::new();
-    let mut first = true;
     loop {
-        let Some(&c) = chars.get(i) else {
-            return Err("syntax error in pattern: unterminated [".into());
-        };
-        if c == ']' && !first {
+        if chars.get(i) == Some(&']') && !ranges.is_empty() {
             return Ok((Token::Class { negated, ranges }, i + 1));
         }
-        first = false;
-        let lo = if c == '\\' {
-            i += 1;
-            *chars
-                .get(i)
-                .ok_or("syntax error in pattern: trailing \\ in class")?
-        } else {
-            c
+        let Some(lo) = member(&mut i) else {
+            return bad();
         };
-        i += 1;
-        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&n| n != ']') {
-            let mut hi = chars[i + 1];
-            i += 2;
-            if hi == '\\' {
-                hi = *chars
-                    .get(i)
-                    .ok_or("syntax error in pattern: trailing \\ in class")?;
-                i += 1;
-            }
+        if chars.get(i) == Some(&'-') {
+            i += 1;
+            let Some(hi) = member(&mut i) else {
+                return bad();
+            };
             if hi < lo {
-                return Err("syntax error in pattern: bad range in class".into());
+                return bad();
             }
             ranges.push((lo, hi));
         } else {
@@ -269,7 +271,18 @@ mod tests {
 
     #[test]
     fn bad_class() {
-        assert!(Glob::new("[abc", true, true).is_err());
-        assert!(Glob::new("[z-a]", true, true).is_err());
+        for bad in [
+            "[abc", "[z-a]", "[]a]", "[-]", "[x-]", "[-x]", "[a-b-c]", "[", "[^", "a[",
+        ] {
+            assert!(Glob::new(bad, true, true).is_err(), "{bad}");
+        }
+        for (p, s) in [
+            ("[\\]a]", "]"),
+            ("[\\-]", "-"),
+            ("[x\\-]", "-"),
+            ("[\\-x]", "x"),
+        ] {
+            assert!(Glob::new(p, true, true).unwrap().matches(s), "{p} {s}");
+        }
     }
 }

@@ -83,6 +83,72 @@ fn pattern_table() {
     assert!(TABLE.len() >= 50);
 }
 
+/// Matching rules for single patterns, path or parent directory (pattern, path, match?).
+const SINGLE: &[(&str, &str, bool)] = &[
+    ("**", "file", true),
+    ("**/", "dir/file", true),
+    ("**/**", "dir/file", true),
+    ("dir/**", "dir/dir2/file", true),
+    ("**/dir", "dir", true),
+    ("**/dir", "dir/file", true),
+    ("**/dir2/*", "dir/dir2/file", true),
+    ("**/dir2/**", "dir/dir2/dir3/file", true),
+    ("**file", "dir/dir/file", true),
+    ("**/file*.txt*", "dir/dir/file.txt", true),
+    ("**/**/*.txt2", "dir/dir/file.txt", false),
+    ("a**/*.txt", "a/dir/dir/file.txt", true),
+    ("a/*.txt", "a/dir/file.txt", false),
+    ("a/*.txt**", "a/file.txt", true),
+    ("a[b-d]e", "ae", false),
+    ("a[b-d]e", "ace", true),
+    ("a[^b-d]e", "aze", true),
+    (".*", ".foo", true),
+    (".*", "foo", false),
+    ("abc.def", "abcZdef", false),
+    ("abc?def", "abcZdef", true),
+    ("**/foo/bar", "dir/dir2/foo/bar", true),
+    ("**/.foo", "bar.foo", false),
+    ("a(b)c/def", "a(b)c/xyz", false),
+    ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
+    (
+        "dist/*.whl",
+        "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+        true,
+    ),
+    ("a\\\\", "a\\", true),
+    ("a*b*c*d*e*/f", "axbxcxdxexxx/f", true),
+    ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f", false),
+    ("a*b?c*x", "abxbbxdbxebxczzx", true),
+    ("a*b?c*x", "abxbbxdbxebxczzy", false),
+    ("a?b", "a☺b", true),
+    ("a???b", "a☺b", false),
+    ("[a-ζ]*", "α", true),
+    ("*[a-ζ]", "A", false),
+    ("a*b", "a/b", false),
+    ("*x", "xxx", true),
+];
+
+#[test]
+fn single_pattern_table() {
+    let mut failures = Vec::new();
+    for (pattern, path, want) in SINGLE {
+        let m = IgnoreFile::from_patterns(&[*pattern]).unwrap();
+        if m.is_excluded(path) != *want {
+            failures.push(format!("{pattern:?} on {path:?}: want {want}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn malformed_patterns_rejected() {
+    for bad in [
+        "[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[a-b-c]", "\\", "!",
+    ] {
+        assert!(IgnoreFile::from_patterns(&[bad]).is_err(), "{bad:?}");
+    }
+}
+
 #[test]
 fn reports_deciding_line() {
     let file = "# build outputs\n\ntarget\n*.log\n!important.log\n\n  docs/*.tmp  \n";
