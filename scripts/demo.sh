@@ -16,7 +16,9 @@ step "bootstrap a Debian bookworm base image with debootstrap (a few minutes)"
 "$berth" bootstrap debian:bookworm --include ca-certificates -t demo/debian:bookworm || fail "bootstrap"
 
 step "import a tiny busybox image from a rootfs tarball"
-mkdir -p "$work/rootfs/bin" && cp /bin/busybox "$work/rootfs/bin/" && ln -s busybox "$work/rootfs/bin/sh"
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" && cp /bin/busybox "$work/rootfs/bin/"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$work/rootfs/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 "$berth" import -c 'CMD ["sh"]' "$work/busybox.tar" demo/busybox:latest || fail "import"
 
@@ -27,6 +29,14 @@ step "save both as an OCI archive, load it into a second store"
 "$berth" save --format oci-archive -o "$work/demo.tar" demo/debian:bookworm demo/busybox:latest || fail "save"
 "$berth" --root "$work/second-store" load -i "$work/demo.tar" || fail "load"
 "$berth" --root "$work/second-store" images
+
+step "run containers from them"
+"$berth" run --rm demo/debian:bookworm sh -c 'echo "Debian $(cat /etc/debian_version) in a berth container, pid $$"' || fail "run"
+"$berth" run -d --name demo-web --restart on-failure demo/busybox:latest sh -c 'while true; do date; sleep 1; done' >/dev/null || fail "run -d"
+sleep 2
+"$berth" ps
+"$berth" logs --tail 2 demo-web
+"$berth" rm -f demo-web >/dev/null
 
 step "history and disk usage"
 "$berth" history demo/debian:bookworm

@@ -90,6 +90,17 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Make an image from a container's changes.
     Commit(CommitArgs),
+    /// Show CPU, memory and process counts of running containers.
+    Stats {
+        containers: Vec<String>,
+        /// One sample, then exit (the only mode berth has).
+        #[arg(long)]
+        no_stream: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Follow a running container's output until it exits; exit with its code.
+    Attach { container: String },
     /// Manage volumes.
     #[command(subcommand)]
     Volume(VolumeCommand),

@@ -18,6 +18,7 @@ mod ops;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
+pub mod stats;
 pub mod volumes;
 
 pub use model::{Container, ContainerConfig, ContainerState, Mount, RestartPolicy, Status};

@@ -829,3 +829,60 @@ pub fn container_prune(root: &Path, force: bool) -> Result<i32> {
 pub fn monitor(root: &Path, id: &str) -> Result<i32> {
     Ok(runtime(root)?.monitor_main(id)?)
 }
+
+pub fn stats(root: &Path, names: &[String], format: Option<&str>) -> Result<i32> {
+    let rt = runtime(root)?;
+    let stats = rt.stats(names, std::time::Duration::from_millis(250))?;
+    match Format::parse(format) {
+        Format::Table => {
+            let rows: Vec<Vec<String>> = stats
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id[..12].to_string(),
+                        s.name.clone(),
+                        format!("{:.2}%", s.cpu_percent),
+                        format!("{} / {}", crate::output::human_size(s.memory_usage), crate::output::human_size(s.memory_limit)),
+                        format!("{:.2}%", s.memory_usage as f64 * 100.0 / s.memory_limit.max(1) as f64),
+                        s.pids.to_string(),
+                    ]
+                })
+                .collect();
+            table(&["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"], &rows);
+        }
+        f => f.print_objects(&stats.iter().map(|s| json!({"ID": s.id, "Name": s.name, "CPUPerc": s.cpu_percent, "MemUsage": s.memory_usage, "MemLimit": s.memory_limit, "PIDs": s.pids})).collect::<Vec<_>>())?,
+    }
+    Ok(0)
+}
+
+/// Output only: a detached container's stdin is closed, so there is nothing to send it.
+pub fn attach(root: &Path, container: &str) -> Result<i32> {
+    let rt = runtime(root)?;
+    let c = rt.refresh(rt.get(container)?)?;
+    if c.state.status != Status::Running {
+        bail!("container {} is not running", c.name);
+    }
+    let path = rt.dir(&c.id).join(berth_runtime::logs::LOG_FILE);
+    let pos = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let opts = berth_runtime::logs::ReadOptions {
+        tail: None,
+        since: None,
+        timestamps: false,
+    };
+    let id = c.id.clone();
+    let done = || {
+        rt.get(&id)
+            .and_then(|c| rt.refresh(c))
+            .map(|c| !matches!(c.state.status, Status::Running | Status::Restarting))
+            .unwrap_or(true)
+    };
+    berth_runtime::logs::follow(
+        &path,
+        pos,
+        &opts,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+        &done,
+    )?;
+    Ok(rt.wait(&id)?)
+}

@@ -65,6 +65,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             new_name,
         } => containers::rename(&root, &container, &new_name),
         Command::Commit(a) => containers::commit(&root, a),
+        Command::Stats {
+            containers: c,
+            no_stream: _,
+            format,
+        } => containers::stats(&root, &c, format.as_deref()),
+        Command::Attach { container } => containers::attach(&root, &container),
         Command::Volume(v) => containers::volume(&root, v),
         Command::Container(ContainerCommand::Prune { force }) => {
             containers::container_prune(&root, force)

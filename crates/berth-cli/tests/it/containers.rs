@@ -1028,3 +1028,39 @@ fn ps_filters_and_json() {
     c.berth(&["rmi", "bb"])
         .fails_with("being used by container");
 }
+
+#[test]
+fn stats_and_attach() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "s",
+        "--memory",
+        "64m",
+        "bb",
+        "sh",
+        "-c",
+        "sleep 1.5; echo late; exit 4",
+    ])
+    .ok();
+    let st = c
+        .berth(&["stats", "--no-stream", "--format", "json", "s"])
+        .ok()
+        .stdout();
+    let v: serde_json::Value = serde_json::from_str(st.lines().next().expect("a line")).unwrap();
+    assert_eq!(v["MemLimit"], 64u64 << 20, "{v}");
+    assert!(v["PIDs"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["MemUsage"].as_u64().unwrap() > 0, "{v}");
+    let table = c.berth(&["stats", "--no-stream"]).ok().stdout();
+    assert!(
+        table.contains("MEM USAGE / LIMIT") && table.contains(" s "),
+        "{table}"
+    );
+    let r = c.berth(&["attach", "s"]);
+    assert_eq!(r.code(), 4, "attach exits with the container's code");
+    assert_eq!(r.stdout(), "late\n");
+    c.berth(&["attach", "s"]).fails_with("not running");
+}
