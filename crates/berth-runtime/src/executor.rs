@@ -94,7 +94,12 @@ impl Executor {
         self.one_shot("kill", &["kill", "--all", id, signal])
     }
 
+    /// Forgets the container in the runtime; nothing to do (no process spawned) when the
+    /// runtime keeps no state for it, as after a `run` that ended normally.
     pub fn delete(&self, id: &str) -> Result<(), ExecutorError> {
+        if !self.state.join(id).exists() {
+            return Ok(());
+        }
         self.one_shot("delete", &["delete", "--force", id])
     }
 

@@ -545,8 +545,10 @@ impl Store {
         progress: &dyn Progress,
     ) -> Result<()> {
         let mut h = header(name, l.tar_size);
+        // Fail early with the store's message when the blob is missing.
+        drop(self.blobs.open(&l.digest)?);
         let mut r = HashingReader::new(CountRead {
-            inner: open_plain(&self.blobs, &l.digest)?,
+            inner: crate::layers::read_ahead(self.blobs.path(&l.digest)),
             progress,
         });
         b.append_data(&mut h, name, &mut r).map_err(|e| {

@@ -91,6 +91,12 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Short-lived CLI processes: do not checkpoint (and fsync) on every close; SQLite's
+    // automatic checkpoint (every 1000 WAL pages) keeps the WAL bounded.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
     migrate(&mut conn)?;
     Ok(conn)
 }

@@ -198,3 +198,68 @@ impl crate::Store {
         open_plain(&self.blobs, digest)
     }
 }
+
+/// Decompresses a stored layer on a thread of its own, handing the plain tar over in
+/// chunks, so the reader's hashing and writing overlap decompression (save uses it).
+pub(crate) struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+pub(crate) fn read_ahead(path: std::path::PathBuf) -> ReadAhead {
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::spawn(move || {
+        let run = || -> io::Result<()> {
+            let mut r = BufReader::with_capacity(256 * 1024, std::fs::File::open(&path)?);
+            let found = Compression::detect(r.fill_buf()?);
+            let mut dec = compression::decompress(found, r)?;
+            loop {
+                let mut chunk = vec![0u8; 512 * 1024];
+                let mut n = 0;
+                while n < chunk.len() {
+                    match dec.read(&mut chunk[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    return Ok(());
+                }
+                chunk.truncate(n);
+                if tx.send(Ok(chunk)).is_err() {
+                    return Ok(()); // the reader went away
+                }
+            }
+        };
+        if let Err(e) = run() {
+            let _ = tx.send(Err(e));
+        }
+    });
+    ReadAhead {
+        rx,
+        chunk: Vec::new(),
+        pos: 0,
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = (self.chunk.len() - self.pos).min(buf.len());
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
