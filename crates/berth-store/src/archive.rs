@@ -241,6 +241,11 @@ impl Store {
                         expected,
                         actual,
                     },
+                    // A damaged stream fails as gzip/zstd or as tar, wherever the damage is.
+                    Error::Layer(berth_image::layer::LayerError::Read(io)) => Error::invalid(format!(
+                        "layer {:?} of the archive is damaged (not a readable compressed tar): {io}",
+                        l.member
+                    )),
                     e => e,
                 })?;
                 progress.end(&format!("layer {}", stored.digest.short()));
