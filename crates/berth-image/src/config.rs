@@ -255,7 +255,7 @@ fn key_values(s: &str) -> Result<Vec<(String, String)>, String> {
     }
     ws.into_iter()
         .map(|w| match w.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err("empty key".to_string()),
+            Some(("", _)) => Err("empty key".to_string()),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
             None => Err(format!("{w:?} is not KEY=VALUE")),
         })

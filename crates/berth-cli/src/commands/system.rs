@@ -22,12 +22,9 @@ pub fn df(root: &Path, a: DfArgs) -> Result<i32> {
         );
         return Ok(0);
     }
-    let pct = |r: u64, t: u64| {
-        if t == 0 {
-            "0B".to_string()
-        } else {
-            format!("{} ({}%)", human_size(r), r * 100 / t)
-        }
+    let pct = |r: u64, t: u64| match (r * 100).checked_div(t) {
+        None => "0B".to_string(),
+        Some(p) => format!("{} ({p}%)", human_size(r)),
     };
     table(
         &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],

@@ -1,0 +1,437 @@
+//! `berth pull`: manifest (or index → platform manifest), config, then layers in parallel,
+//! each streamed through [`Store::put_layer`], which checks its digest and every tar entry
+//! before the blob is named. The original manifest bytes are committed so its digest
+//! survives, and the repository digest is recorded.
+//!
+//! Resumable downloads: the bytes of a layer are appended, as they arrive, to
+//! `ingest/pull-<hex>.partial` (named after the expected digest). A later pull feeds that
+//! file back through the store (so it is re-hashed) and asks for only the rest with a
+//! `Range` request. A partial file whose content turns out wrong is deleted.
+
+use crate::client::{is_index, Client, Options};
+use crate::error::{Error, IoContext, Result};
+use berth_image::config::host_arch;
+use berth_image::digest::Digest;
+use berth_image::layer::DevicePolicy;
+use berth_image::manifest::{self, Descriptor};
+use berth_image::media;
+use berth_image::reference::Reference;
+use berth_store::{ImageRecord, LayerRecord, NewImage, Progress, Store};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What a pull did.
+#[derive(Debug)]
+pub struct PullReport {
+    pub image: ImageRecord,
+    /// The digest the registry names the image by (the index's, for multi-platform images).
+    pub digest: Digest,
+    pub layers_skipped: usize,
+    pub bytes_downloaded: u64,
+    /// Bytes taken from partial downloads of earlier, interrupted pulls.
+    pub bytes_resumed: u64,
+}
+
+/// A platform as `os/arch`.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+}
+
+impl Platform {
+    pub fn host() -> Platform {
+        Platform {
+            os: "linux".into(),
+            arch: host_arch().into(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Platform> {
+        let mut it = s.split('/');
+        match (it.next(), it.next()) {
+            (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.into(),
+                arch: arch.into(),
+            }),
+            _ => Err(Error::invalid(format!(
+                "invalid platform {s:?}: use OS/ARCH, e.g. linux/amd64"
+            ))),
+        }
+    }
+}
+
+/// A manifest resolved to one platform.
+pub struct Resolved {
+    /// Digest of what the reference named (index or manifest).
+    pub top_digest: Digest,
+    pub manifest: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+    pub parsed: manifest::ParsedManifest,
+}
+
+/// Fetches the manifest `r` names; for an index, the entry for `platform`.
+pub fn resolve(client: &Client, r: &Reference, platform: &Platform) -> Result<Resolved> {
+    let reference = match &r.digest {
+        Some(d) => d.to_string(),
+        None => r.tag_or_latest().to_string(),
+    };
+    let (bytes, mt, digest) = client.get_manifest(&r.path, &reference)?;
+    if !is_index(&mt) {
+        let parsed = parse(&bytes, r)?;
+        return Ok(Resolved {
+            top_digest: digest.clone(),
+            manifest: bytes,
+            media_type: mt,
+            digest,
+            parsed,
+        });
+    }
+    let entries = manifest::parse_index(&bytes)
+        .map_err(|e| Error::invalid(format!("image index of {r}: {e}")))?;
+    let want = (platform.os.clone(), platform.arch.clone());
+    let pick = entries
+        .iter()
+        .find(|e| e.platform.as_ref() == Some(&want))
+        .ok_or_else(|| {
+            let have: Vec<String> = entries
+                .iter()
+                .filter_map(|e| e.platform.as_ref().map(|(o, a)| format!("{o}/{a}")))
+                .collect();
+            Error::invalid(format!(
+                "{r} has no image for {}/{} (it has: {}); choose one with --platform",
+                platform.os,
+                platform.arch,
+                have.join(", ")
+            ))
+        })?;
+    let (child, cmt, cdigest) =
+        client.get_manifest(&r.path, &pick.descriptor.digest.to_string())?;
+    if cdigest != pick.descriptor.digest {
+        return Err(Error::DigestMismatch {
+            what: format!("platform manifest of {r}"),
+            expected: pick.descriptor.digest.to_string(),
+            actual: cdigest.to_string(),
+        });
+    }
+    let parsed = parse(&child, r)?;
+    Ok(Resolved {
+        top_digest: digest,
+        manifest: child,
+        media_type: cmt,
+        digest: cdigest,
+        parsed,
+    })
+}
+
+fn parse(bytes: &[u8], r: &Reference) -> Result<manifest::ParsedManifest> {
+    manifest::parse_manifest(bytes).map_err(|e| Error::invalid(format!("{e} (image {r})")))
+}
+
+/// Pulls one image; tags it as `r` unless `r` names only a digest.
+pub fn pull(
+    store: &Store,
+    r: &Reference,
+    platform: &Platform,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<PullReport> {
+    let client = Client::connect(&r.domain, &r.path, opts)?;
+    pull_with(store, &client, r, platform, opts, progress)
+}
+
+pub fn pull_with(
+    store: &Store,
+    client: &Client,
+    r: &Reference,
+    platform: &Platform,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<PullReport> {
+    let _lease = store.lease()?;
+    let res = resolve(client, r, platform)?;
+    let m = &res.parsed;
+    for l in &m.layers {
+        if l.media_type == media::OCI_LAYER_TAR || l.media_type == media::DOCKER_LAYER_TAR {
+            return Err(Error::invalid(format!(
+                "{r}: layer {} is uncompressed ({}); berth stores layers compressed and cannot keep this manifest's digest",
+                l.digest, l.media_type
+            )));
+        }
+    }
+    let config = client.get_small_blob(&r.path, &m.config.digest, m.config.size)?;
+    let cfg: berth_image::config::ImageConfig = serde_json::from_slice(&config)
+        .map_err(|e| Error::invalid(format!("image config of {r} is not valid: {e}")))?;
+    if cfg.rootfs.diff_ids.len() != m.layers.len() {
+        return Err(Error::invalid(format!(
+            "{r}: the manifest lists {} layers but the config {}",
+            m.layers.len(),
+            cfg.rootfs.diff_ids.len()
+        )));
+    }
+
+    let mut layers: Vec<Option<LayerRecord>> = vec![None; m.layers.len()];
+    let mut todo = Vec::new();
+    let mut skipped = 0;
+    for (i, l) in m.layers.iter().enumerate() {
+        match store.layer_record(&l.digest)? {
+            Some(rec) => {
+                layers[i] = Some(rec);
+                skipped += 1;
+            }
+            None => todo.push(i),
+        }
+    }
+    let total: u64 = todo.iter().map(|&i| m.layers[i].size).sum();
+    progress.begin(&format!("pulling {r}"), Some(total));
+    let downloaded = AtomicU64::new(0);
+    let resumed = AtomicU64::new(0);
+    let results: Vec<Mutex<Option<Result<LayerRecord>>>> =
+        todo.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = opts.max_concurrent.clamp(1, 16).min(todo.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                if k >= todo.len() || failed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let l = &m.layers[todo[k]];
+                let res = fetch_layer(store, client, &r.path, l, progress, &downloaded, &resumed);
+                if let Ok(rec) = &res {
+                    progress.line(&format!(
+                        "{}: pulled ({} bytes)",
+                        l.digest.short(),
+                        rec.size
+                    ));
+                } else {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                *results[k].lock().unwrap() = Some(res);
+            });
+        }
+    });
+    for (k, slot) in results.into_iter().enumerate() {
+        match slot.into_inner().unwrap() {
+            Some(Ok(rec)) => layers[todo[k]] = Some(rec),
+            Some(Err(e)) => {
+                progress.end("failed");
+                return Err(e);
+            }
+            None => {}
+        }
+    }
+    let layers: Vec<LayerRecord> = match layers.into_iter().collect::<Option<Vec<_>>>() {
+        Some(l) => l,
+        None => {
+            progress.end("failed");
+            return Err(Error::invalid("a layer download stopped without a result"));
+        }
+    };
+    progress.end(&format!("pulled {r}"));
+    let tags: Vec<Reference> = if r.tag.is_some() || r.digest.is_none() {
+        let mut t = r.clone();
+        t.digest = None;
+        vec![t]
+    } else {
+        vec![]
+    };
+    let img = store.commit_image(
+        NewImage {
+            config: &config,
+            layers,
+            manifest: Some((&res.manifest, res.media_type.clone())),
+        },
+        &tags,
+    )?;
+    store.add_repo_digest(&r.repository(), &res.top_digest, &img.id)?;
+    let image = store.image(&img.id)?;
+    Ok(PullReport {
+        image,
+        digest: res.top_digest,
+        layers_skipped: skipped,
+        bytes_downloaded: downloaded.into_inner(),
+        bytes_resumed: resumed.into_inner(),
+    })
+}
+
+/// Where the partial download of a blob lives.
+pub fn partial_path(store: &Store, d: &Digest) -> PathBuf {
+    store
+        .root()
+        .join("ingest")
+        .join(format!("pull-{}.partial", d.hex()))
+}
+
+/// Reads the partial file first, then the network, appending what comes from the network
+/// to the partial file before handing it on.
+struct Resuming<'a> {
+    prefix: File,
+    prefix_left: u64,
+    append: File,
+    net: Option<Box<dyn Read + Send>>,
+    net_failed: &'a AtomicBool,
+    progress: &'a dyn Progress,
+    downloaded: &'a AtomicU64,
+}
+
+impl Read for Resuming<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.prefix_left > 0 {
+            let cap = buf.len().min(self.prefix_left as usize);
+            let n = self.prefix.read(&mut buf[..cap])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "partial download shrank while being read",
+                ));
+            }
+            self.prefix_left -= n as u64;
+            return Ok(n);
+        }
+        let Some(net) = self.net.as_mut() else {
+            return Ok(0);
+        };
+        let n = net.read(buf).inspect_err(|_| {
+            self.net_failed.store(true, Ordering::SeqCst);
+        })?;
+        self.append.write_all(&buf[..n])?;
+        self.progress.advance(n as u64);
+        self.downloaded.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Downloads one layer into the store, resuming from a partial file; retries a broken
+/// connection a few times, each time continuing where the data stopped.
+fn fetch_layer(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    l: &Descriptor,
+    progress: &dyn Progress,
+    downloaded: &AtomicU64,
+    resumed: &AtomicU64,
+) -> Result<LayerRecord> {
+    let path = partial_path(store, &l.digest);
+    let append = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(&path)
+        .ctx("open partial download", &path)?;
+    // One writer per partial file, across processes: a second pull of the same layer waits.
+    rustix::fs::flock(&append, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(io::Error::from)
+        .ctx("lock partial download", &path)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let have = append.metadata().ctx("stat", &path)?.len();
+        let have = if have > l.size {
+            append.set_len(0).ctx("truncate", &path)?;
+            0
+        } else {
+            have
+        };
+        if attempt == 1 && have > 0 {
+            resumed.fetch_add(have, Ordering::Relaxed);
+            progress.line(&format!(
+                "{}: resuming download at byte {have} of {}",
+                l.digest.short(),
+                l.size
+            ));
+            progress.advance(have);
+        }
+        let net: Option<Box<dyn Read + Send>> = if have < l.size {
+            let (resp, start) = client.get_blob(repo, &l.digest, have)?;
+            if start != have {
+                // The server ignored the range: start over.
+                append.set_len(0).ctx("truncate", &path)?;
+                return_to_start(&append, &path)?;
+                Some(Box::new(resp.take(l.size)))
+            } else {
+                Some(Box::new(resp.take(l.size - have)))
+            }
+        } else {
+            None
+        };
+        let have = append.metadata().ctx("stat", &path)?.len();
+        let mut prefix = File::open(&path).ctx("open partial download", &path)?;
+        prefix.seek(SeekFrom::Start(0)).ctx("seek", &path)?;
+        let net_failed = AtomicBool::new(false);
+        let reader = Resuming {
+            prefix,
+            prefix_left: have,
+            append: append.try_clone().ctx("open partial download", &path)?,
+            net,
+            net_failed: &net_failed,
+            progress,
+            downloaded,
+        };
+        match store.put_layer(
+            reader,
+            Some(&l.digest),
+            DevicePolicy::Allow,
+            &berth_store::Quiet,
+        ) {
+            Ok(rec) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(rec);
+            }
+            Err(e) if net_failed.load(Ordering::SeqCst) && attempt < 4 => {
+                progress.line(&format!(
+                    "{}: connection broke ({e}); retrying from byte {}",
+                    l.digest.short(),
+                    append.metadata().map(|m| m.len()).unwrap_or(0)
+                ));
+                std::thread::sleep(std::time::Duration::from_millis(300 * attempt));
+            }
+            Err(e) => {
+                let bad_content = matches!(
+                    e,
+                    berth_store::Error::DigestMismatch { .. } | berth_store::Error::Layer(_)
+                );
+                if bad_content || !net_failed.load(Ordering::SeqCst) {
+                    // The bytes are wrong (or unusable): never resume from them.
+                    let _ = std::fs::remove_file(&path);
+                }
+                return Err(match e {
+                    berth_store::Error::DigestMismatch {
+                        expected, actual, ..
+                    } => Error::DigestMismatch {
+                        what: format!(
+                            "layer {} downloaded from {}/{repo} (the registry sent wrong bytes; nothing was stored)",
+                            l.digest, client.registry
+                        ),
+                        expected,
+                        actual,
+                    },
+                    e if net_failed.load(Ordering::SeqCst) => Error::Connect {
+                        registry: client.registry.clone(),
+                        detail: format!(
+                            "download of layer {} broke: {e}; run the pull again to resume it",
+                            l.digest
+                        ),
+                    },
+                    e => Error::invalid(format!(
+                        "layer {} from {}/{repo}: {e}",
+                        l.digest, client.registry
+                    )),
+                });
+            }
+        }
+    }
+}
+
+fn return_to_start(f: &File, path: &std::path::Path) -> Result<()> {
+    let mut f = f;
+    f.seek(SeekFrom::Start(0)).ctx("seek", path)?;
+    Ok(())
+}
