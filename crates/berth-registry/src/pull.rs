@@ -4,21 +4,22 @@
 //! survives, and the repository digest is recorded.
 //!
 //! Resumable downloads: the bytes of a layer are appended, as they arrive, to
-//! `ingest/pull-<hex>.partial` (named after the expected digest). A later pull feeds that
-//! file back through the store (so it is re-hashed) and asks for only the rest with a
-//! `Range` request. A partial file whose content turns out wrong is deleted.
+//! `ingest/pull-<hex>.partial` (named after the expected digest). A later pull re-hashes
+//! that file and asks for only the rest with a `Range` request. The whole file is checked
+//! against its digest before the store reads it as a layer; a file whose content turns out
+//! wrong is deleted, so nothing a registry sent wrongly is ever stored or resumed from.
 
 use crate::client::{is_index, Client, Options};
 use crate::error::{Error, IoContext, Result};
 use berth_image::config::host_arch;
-use berth_image::digest::Digest;
+use berth_image::digest::{Digest, Hasher};
 use berth_image::layer::DevicePolicy;
 use berth_image::manifest::{self, Descriptor};
 use berth_image::media;
 use berth_image::reference::Reference;
 use berth_store::{ImageRecord, LayerRecord, NewImage, Progress, Store};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -269,47 +270,9 @@ pub fn partial_path(store: &Store, d: &Digest) -> PathBuf {
         .join(format!("pull-{}.partial", d.hex()))
 }
 
-/// Reads the partial file first, then the network, appending what comes from the network
-/// to the partial file before handing it on.
-struct Resuming<'a> {
-    prefix: File,
-    prefix_left: u64,
-    append: File,
-    net: Option<Box<dyn Read + Send>>,
-    net_failed: &'a AtomicBool,
-    progress: &'a dyn Progress,
-    downloaded: &'a AtomicU64,
-}
-
-impl Read for Resuming<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.prefix_left > 0 {
-            let cap = buf.len().min(self.prefix_left as usize);
-            let n = self.prefix.read(&mut buf[..cap])?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "partial download shrank while being read",
-                ));
-            }
-            self.prefix_left -= n as u64;
-            return Ok(n);
-        }
-        let Some(net) = self.net.as_mut() else {
-            return Ok(0);
-        };
-        let n = net.read(buf).inspect_err(|_| {
-            self.net_failed.store(true, Ordering::SeqCst);
-        })?;
-        self.append.write_all(&buf[..n])?;
-        self.progress.advance(n as u64);
-        self.downloaded.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Downloads one layer into the store, resuming from a partial file; retries a broken
-/// connection a few times, each time continuing where the data stopped.
+/// Downloads one layer into its partial file (continuing it with a range request),
+/// verifies the digest of the whole file, then stores it through the store's layer checks.
+/// A broken connection is retried a few times, each time from where the data stopped.
 fn fetch_layer(
     store: &Store,
     client: &Client,
@@ -320,118 +283,137 @@ fn fetch_layer(
     resumed: &AtomicU64,
 ) -> Result<LayerRecord> {
     let path = partial_path(store, &l.digest);
-    let append = OpenOptions::new()
+    let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .read(true)
         .open(&path)
         .ctx("open partial download", &path)?;
     // One writer per partial file, across processes: a second pull of the same layer waits.
-    rustix::fs::flock(&append, rustix::fs::FlockOperation::LockExclusive)
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
         .map_err(io::Error::from)
         .ctx("lock partial download", &path)?;
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let have = append.metadata().ctx("stat", &path)?.len();
-        let have = if have > l.size {
-            append.set_len(0).ctx("truncate", &path)?;
-            0
-        } else {
-            have
-        };
-        if attempt == 1 && have > 0 {
-            resumed.fetch_add(have, Ordering::Relaxed);
-            progress.line(&format!(
-                "{}: resuming download at byte {have} of {}",
-                l.digest.short(),
-                l.size
-            ));
-            progress.advance(have);
+    // Re-hash what an earlier pull left, then continue after it.
+    let mut have = file.metadata().ctx("stat", &path)?.len();
+    if have > l.size {
+        file.set_len(0).ctx("truncate", &path)?;
+        have = 0;
+    }
+    let mut hasher = Hasher::default();
+    if have > 0 {
+        let mut f = File::open(&path).ctx("open partial download", &path)?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut left = have;
+        while left > 0 {
+            let n = f.read(&mut buf).ctx("read partial download", &path)?;
+            if n == 0 {
+                break;
+            }
+            let n = n.min(left as usize);
+            hasher.update(&buf[..n]);
+            left -= n as u64;
         }
-        let net: Option<Box<dyn Read + Send>> = if have < l.size {
-            let (resp, start) = client.get_blob(repo, &l.digest, have)?;
-            if start != have {
-                // The server ignored the range: start over.
-                append.set_len(0).ctx("truncate", &path)?;
-                return_to_start(&append, &path)?;
-                Some(Box::new(resp.take(l.size)))
-            } else {
-                Some(Box::new(resp.take(l.size - have)))
-            }
-        } else {
-            None
-        };
-        let have = append.metadata().ctx("stat", &path)?.len();
-        let mut prefix = File::open(&path).ctx("open partial download", &path)?;
-        prefix.seek(SeekFrom::Start(0)).ctx("seek", &path)?;
-        let net_failed = AtomicBool::new(false);
-        let reader = Resuming {
-            prefix,
-            prefix_left: have,
-            append: append.try_clone().ctx("open partial download", &path)?,
-            net,
-            net_failed: &net_failed,
-            progress,
-            downloaded,
-        };
-        match store.put_layer(
-            reader,
-            Some(&l.digest),
-            DevicePolicy::Allow,
-            &berth_store::Quiet,
-        ) {
-            Ok(rec) => {
-                let _ = std::fs::remove_file(&path);
-                return Ok(rec);
-            }
-            Err(e) if net_failed.load(Ordering::SeqCst) && attempt < 4 => {
-                progress.line(&format!(
-                    "{}: connection broke ({e}); retrying from byte {}",
-                    l.digest.short(),
-                    append.metadata().map(|m| m.len()).unwrap_or(0)
-                ));
-                std::thread::sleep(std::time::Duration::from_millis(300 * attempt));
-            }
-            Err(e) => {
-                let bad_content = matches!(
-                    e,
-                    berth_store::Error::DigestMismatch { .. } | berth_store::Error::Layer(_)
-                );
-                if bad_content || !net_failed.load(Ordering::SeqCst) {
-                    // The bytes are wrong (or unusable): never resume from them.
-                    let _ = std::fs::remove_file(&path);
+        resumed.fetch_add(have, Ordering::Relaxed);
+        progress.advance(have);
+        progress.line(&format!(
+            "{}: resuming download at byte {have} of {}",
+            l.digest.short(),
+            l.size
+        ));
+    }
+    let mut attempt = 0u64;
+    while hasher.len() < l.size {
+        attempt += 1;
+        let offset = hasher.len();
+        let res = client
+            .get_blob(repo, &l.digest, offset)
+            .and_then(|(resp, start)| {
+                if start != offset {
+                    // The server ignored the range: start over.
+                    file.set_len(0).ctx("truncate", &path)?;
+                    hasher = Hasher::default();
                 }
-                return Err(match e {
-                    berth_store::Error::DigestMismatch {
-                        expected, actual, ..
-                    } => Error::DigestMismatch {
-                        what: format!(
-                            "layer {} downloaded from {}/{repo} (the registry sent wrong bytes; nothing was stored)",
-                            l.digest, client.registry
-                        ),
-                        expected,
-                        actual,
-                    },
-                    e if net_failed.load(Ordering::SeqCst) => Error::Connect {
+                let mut body = resp.take(l.size - hasher.len());
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = match body.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            return Err(Error::Connect {
+                                registry: client.registry.clone(),
+                                detail: format!("download of layer {} broke: {e}", l.digest),
+                            })
+                        }
+                    };
+                    file.write_all(&buf[..n])
+                        .ctx("write partial download", &path)?;
+                    hasher.update(&buf[..n]);
+                    progress.advance(n as u64);
+                    downloaded.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                if hasher.len() < l.size {
+                    return Err(Error::Connect {
                         registry: client.registry.clone(),
                         detail: format!(
-                            "download of layer {} broke: {e}; run the pull again to resume it",
-                            l.digest
+                            "the registry ended layer {} after {} of {} bytes",
+                            l.digest,
+                            hasher.len(),
+                            l.size
                         ),
-                    },
-                    e => Error::invalid(format!(
-                        "layer {} from {}/{repo}: {e}",
-                        l.digest, client.registry
-                    )),
-                });
+                    });
+                }
+                Ok(())
+            });
+        match res {
+            Ok(()) => {}
+            Err(Error::Connect { detail, .. }) if attempt < 4 && made_progress(&hasher, offset) => {
+                progress.line(&format!(
+                    "{}: {detail}; retrying from byte {}",
+                    l.digest.short(),
+                    hasher.len()
+                ));
+                std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
             }
+            Err(Error::Connect { registry, detail }) => {
+                return Err(Error::Connect {
+                    registry,
+                    detail: format!(
+                        "{detail}; {} bytes are kept, run the pull again to resume",
+                        hasher.len()
+                    ),
+                })
+            }
+            Err(e) => return Err(e),
         }
     }
+    file.sync_data().ctx("fsync partial download", &path)?;
+    let (got, _) = std::mem::take(&mut hasher).finish();
+    if got != l.digest {
+        let _ = std::fs::remove_file(&path);
+        return Err(Error::DigestMismatch {
+            what: format!(
+                "layer {} downloaded from {}/{repo} (the registry sent wrong bytes; nothing was stored)",
+                l.digest, client.registry
+            ),
+            expected: l.digest.to_string(),
+            actual: got.to_string(),
+        });
+    }
+    // Verified bytes: now the tar checks, and the blob gets its name.
+    let f = File::open(&path).ctx("open partial download", &path)?;
+    let res = store.put_layer(f, Some(&l.digest), DevicePolicy::Allow, &berth_store::Quiet);
+    let _ = std::fs::remove_file(&path);
+    res.map_err(|e| {
+        Error::invalid(format!(
+            "layer {} from {}/{repo} was refused: {e}",
+            l.digest, client.registry
+        ))
+    })
 }
 
-fn return_to_start(f: &File, path: &std::path::Path) -> Result<()> {
-    let mut f = f;
-    f.seek(SeekFrom::Start(0)).ctx("seek", path)?;
-    Ok(())
+/// A retry is worth it when the failed attempt got some bytes further.
+fn made_progress(h: &Hasher, offset: u64) -> bool {
+    h.len() > offset
 }

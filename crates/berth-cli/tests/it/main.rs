@@ -8,4 +8,5 @@ mod concurrency;
 mod hostile;
 mod images;
 mod interop;
+mod registry;
 mod retention;

@@ -1247,7 +1247,6 @@ fn upload_headers(name: &str, id: &str, size: u64) -> Vec<(&'static str, String)
         ("location", format!("/v2/{name}/blobs/uploads/{id}")),
         ("docker-upload-uuid", id.to_string()),
         ("range", format!("0-{}", size.saturating_sub(1))),
-        ("content-length", "0".into()),
     ]
 }
 
@@ -1294,7 +1293,6 @@ fn blob_created(name: &str, d: &Digest) -> Response {
         &[
             ("location", format!("/v2/{name}/blobs/{d}")),
             ("docker-content-digest", d.to_string()),
-            ("content-length", "0".into()),
         ],
     )
 }
