@@ -264,7 +264,8 @@ fn served_root(root: &Path) -> std::path::PathBuf {
 
 pub fn serve(root: &Path, a: ServeArgs) -> Result<i32> {
     let auth = match (&a.htpasswd, a.auth.as_str()) {
-        (None, _) => server::AuthMode::None,
+        (None, "basic") => server::AuthMode::None,
+        (None, _) => bail!("--auth {} needs --htpasswd FILE with the users", a.auth),
         (Some(p), "basic") => server::AuthMode::Basic(p.clone()),
         (Some(p), "token") => server::AuthMode::Token(p.clone()),
         (Some(_), other) => bail!("--auth takes basic or token, not {other:?}"),

@@ -250,8 +250,16 @@ fn berth_push_is_pulled_by_skopeo_and_podman_with_the_same_digest() {
         let c = Ctx::new();
         let id = c.busybox("localhost/push-src:1");
         let dest = format!("{}/team/app:1", reg.host());
+        // Small chunks: the layer goes up in several PATCH requests.
         let r = c
-            .berth(&["push", "--tls-verify=false", "localhost/push-src:1", &dest])
+            .berth(&[
+                "push",
+                "--tls-verify=false",
+                "--chunk-size",
+                "256kB",
+                "localhost/push-src:1",
+                &dest,
+            ])
             .ok();
         let digest = push_digest(&r);
         assert_eq!(
@@ -455,6 +463,19 @@ fn indexes_all_tags_and_remote_inspect() {
         for t in ["a", "b", "multi"] {
             assert!(tags.contains(&t.to_string()), "{kind:?}: {tags:?}");
         }
+        // By digest: no tag is made, the repo digest is recorded.
+        let e = Ctx::new();
+        e.berth(&["pull", "--tls-verify=false", &format!("{h}/m/app@{d1}")])
+            .ok();
+        assert_eq!(e.images_json().len(), 1, "{kind:?}");
+        assert!(
+            e.inspect(&format!("{h}/m/app@{d1}"))["RepoTags"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{kind:?}: a digest pull makes no tag"
+        );
+        e.check_clean();
         d.berth(&[
             "pull",
             "--tls-verify=false",
@@ -969,7 +990,7 @@ fn bytes_before(text: &str, label: &str) -> f64 {
 fn an_interrupted_pull_resumes_after_the_registry_is_killed() {
     let mut reg = Server::start(Kind::Distribution, None, &[]);
     let c = Ctx::new();
-    big_image(&c, "localhost/big:1", 96);
+    big_image(&c, "localhost/big:1", 64);
     let dest = format!("{}/big/app:1", reg.host());
     c.berth(&["push", "--tls-verify=false", "localhost/big:1", &dest])
         .ok();
@@ -1027,7 +1048,7 @@ fn an_interrupted_pull_resumes_after_the_registry_is_killed() {
 fn an_interrupted_push_resumes_from_the_servers_offset() {
     let reg = Server::start(Kind::Berth, None, &[]);
     let c = Ctx::new();
-    big_image(&c, "localhost/bigpush:1", 96);
+    big_image(&c, "localhost/bigpush:1", 64);
     let dest = format!("{}/big/push:1", reg.host());
     let layer = c.inspect("localhost/bigpush:1")["Manifest"]["Layers"][0].clone();
     let total = layer["Size"].as_u64().unwrap();
@@ -1046,7 +1067,7 @@ fn an_interrupted_push_resumes_from_the_servers_offset() {
         .unwrap();
     let uploads = reg.data().join("uploads");
     let start = Instant::now();
-    while largest_in(&uploads) < 16 << 20 {
+    while largest_in(&uploads) < 8 << 20 {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "upload never started"
@@ -1062,7 +1083,7 @@ fn an_interrupted_push_resumes_from_the_servers_offset() {
     std::thread::sleep(Duration::from_millis(200));
     let held = largest_in(&uploads);
     assert!(
-        held >= 16 << 20 && held < total,
+        held >= 8 << 20 && held < total,
         "server holds {held} of {total}"
     );
 
@@ -1091,4 +1112,86 @@ fn an_interrupted_push_resumes_from_the_servers_offset() {
     d.berth(&["pull", "--tls-verify=false", &dest]).ok();
     d.check_clean();
     c.check_clean();
+}
+
+/// A CA and a certificate for 127.0.0.1 signed by it (webpki refuses a self-signed leaf).
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let d = dir.display();
+    sh(&format!(
+        "cd {d} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=berth-test-ca 2>/dev/null \
+         && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out leaf.csr -subj /CN=127.0.0.1 2>/dev/null \
+         && printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf \
+         && openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out cert.pem 2>/dev/null"
+    ));
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[test]
+fn tls_zstd_and_the_insecure_registries_setting() {
+    let c = Ctx::new();
+    let (ca, cert, key) = make_certs(c.dir.path());
+    let reg = Server::start(
+        Kind::Berth,
+        None,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let id = c.busybox("localhost/tls:1");
+    let dest = format!("{}/secure/app:1", reg.host());
+    // Verification on, the CA unknown: a clear refusal with the way out.
+    c.berth(&["push", "localhost/tls:1", &dest])
+        .fails_with("--tls-verify=false");
+    // The CA trusted through the standard variable: verified https works.
+    let mut cmd = c.cmd(&["push", "--compression", "zstd", "localhost/tls:1", &dest]);
+    cmd.env("SSL_CERT_FILE", &ca);
+    let r = Run {
+        out: cmd.output().unwrap(),
+    }
+    .ok();
+    let digest = push_digest(&r);
+    // Recompressed with zstd: a new OCI manifest, read by skopeo and pulled back by berth.
+    let v: serde_json::Value = serde_json::from_str(&sh(&format!(
+        "skopeo inspect --raw --tls-verify=false docker://{dest}"
+    )))
+    .unwrap();
+    assert_eq!(
+        v["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    assert_ne!(digest, c.inspect("localhost/tls:1")["Manifest"]["Digest"]);
+    assert_eq!(skopeo_digest(&dest, ""), digest);
+    let p = Podman::new();
+    p.run(&format!("pull -q --tls-verify=false {dest}"));
+    assert_eq!(
+        p.run(&format!("image inspect --format '{{{{.Digest}}}}' {dest}"))
+            .trim(),
+        digest
+    );
+    // The insecure list in the settings file stands in for --tls-verify=false.
+    let conf = c.path("registries.json");
+    std::fs::write(&conf, format!(r#"{{"insecure": ["{}"]}}"#, reg.host())).unwrap();
+    let d = Ctx::new();
+    let mut cmd = d.cmd(&["pull", &dest]);
+    cmd.env("BERTH_REGISTRIES_CONF", &conf);
+    let out = Run {
+        out: cmd.output().unwrap(),
+    }
+    .ok();
+    assert_eq!(
+        out.stdout().trim(),
+        id,
+        "same image id after zstd round trip"
+    );
+    let i = d.inspect(&dest);
+    assert_eq!(i["Manifest"]["Digest"], digest.as_str());
+    assert_eq!(i["RootFS"], c.inspect("localhost/tls:1")["RootFS"]);
+    d.check_clean();
 }
