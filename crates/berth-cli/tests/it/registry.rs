@@ -1195,3 +1195,163 @@ fn tls_zstd_and_the_insecure_registries_setting() {
     assert_eq!(i["RootFS"], c.inspect("localhost/tls:1")["RootFS"]);
     d.check_clean();
 }
+
+fn sha256_file(p: &Path) -> String {
+    sh(&format!("sha256sum {}", p.display()))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// An oci-archive of one image named `name` whose layers each hold one file with the
+/// given content (gzip layers, so their digests are fixed by the bytes here).
+fn layered_archive(c: &Ctx, name: &str, contents: &[&str]) -> PathBuf {
+    let dir = c.path(&format!("layout-{}", name.replace(['/', ':'], "-")));
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let mut diff_ids = Vec::new();
+    let mut layers = Vec::new();
+    for (i, content) in contents.iter().enumerate() {
+        let tar = dir.join(format!("layer{i}.tar"));
+        make_tar(&tar, &[(&format!("layer{i}.txt"), content.as_bytes())]);
+        diff_ids.push(format!("sha256:{}", sha256_file(&tar)));
+        let gz = dir.join(format!("layer{i}.tar.gz"));
+        sh(&format!(
+            "gzip -1 -n -c {} > {}",
+            tar.display(),
+            gz.display()
+        ));
+        let hex = sha256_file(&gz);
+        let size = std::fs::metadata(&gz).unwrap().len();
+        std::fs::rename(&gz, blobs.join(&hex)).unwrap();
+        std::fs::remove_file(&tar).unwrap();
+        layers.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{hex}"), "size": size
+        }));
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    })
+    .to_string();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let f = dir.join("tmp");
+        std::fs::write(&f, bytes).unwrap();
+        let hex = sha256_file(&f);
+        std::fs::rename(&f, blobs.join(&hex)).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (cd, cs) = put(config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": layers,
+    })
+    .to_string();
+    let (md, ms) = put(manifest.as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+            "annotations": {"org.opencontainers.image.ref.name": name}}],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let out = c.path(&format!("{}.tar", name.replace(['/', ':'], "-")));
+    sh(&format!("tar -C {} -cf {} .", dir.display(), out.display()));
+    out
+}
+
+#[test]
+fn many_layers_move_in_parallel_and_present_ones_are_skipped() {
+    let contents: Vec<String> = (0..5)
+        .map(|i| format!("layer {i} ").repeat(20_000))
+        .collect();
+    let first: Vec<&str> = contents.iter().map(String::as_str).collect();
+    let mut second = first.clone();
+    second[4] = "a different top layer";
+    for kind in [Kind::Distribution, Kind::Berth] {
+        let reg = Server::start(kind, None, &[]);
+        let h = reg.host();
+        let c = Ctx::new();
+        let a = layered_archive(&c, "localhost/layers:a", &first);
+        let b = layered_archive(&c, "localhost/layers:b", &second);
+        c.berth(&["load", "-i", a.to_str().unwrap()]).ok();
+        c.berth(&["load", "-i", b.to_str().unwrap()]).ok();
+        let da = push_digest(
+            &c.berth(&[
+                "push",
+                "--tls-verify=false",
+                "--max-concurrent-uploads",
+                "4",
+                "localhost/layers:a",
+                &format!("{h}/layers/app:a"),
+            ])
+            .ok(),
+        );
+        assert_eq!(skopeo_digest(&format!("{h}/layers/app:a"), ""), da);
+        let pb = c
+            .berth(&[
+                "push",
+                "--tls-verify=false",
+                "--max-concurrent-uploads",
+                "1",
+                "localhost/layers:b",
+                &format!("{h}/layers/app:b"),
+            ])
+            .ok();
+        assert!(
+            pb.stderr().contains("2 blob(s) uploaded") && pb.stderr().contains("4 already there"),
+            "{kind:?}: shared layers are not sent again: {}",
+            pb.stderr()
+        );
+        let d = Ctx::new();
+        let r = d
+            .berth(&[
+                "pull",
+                "--tls-verify=false",
+                "--max-concurrent-downloads",
+                "4",
+                &format!("{h}/layers/app:a"),
+            ])
+            .ok();
+        assert!(
+            r.stderr().contains("0 of 5 layer(s) already present"),
+            "{}",
+            r.stderr()
+        );
+        assert_eq!(
+            d.inspect(&format!("{h}/layers/app:a"))["Id"],
+            c.inspect("localhost/layers:a")["Id"]
+        );
+        let r = d
+            .berth(&[
+                "pull",
+                "--tls-verify=false",
+                "--max-concurrent-downloads",
+                "1",
+                &format!("{h}/layers/app:b"),
+            ])
+            .ok();
+        assert!(
+            r.stderr().contains("4 of 5 layer(s) already present"),
+            "{kind:?}: {}",
+            r.stderr()
+        );
+        let p = Podman::new();
+        p.run(&format!("pull -q --tls-verify=false {h}/layers/app:b"));
+        assert_eq!(
+            p.run(&format!(
+                "image inspect --format '{{{{.Digest}}}}' {h}/layers/app:b"
+            ))
+            .trim(),
+            d.inspect(&format!("{h}/layers/app:b"))["Manifest"]["Digest"]
+                .as_str()
+                .unwrap()
+        );
+        d.check_clean();
+    }
+}
