@@ -359,6 +359,8 @@ pub enum RegistryCommand {
     /// Delete what nothing references in the registry served from --root (safe while it
     /// serves).
     Gc(RegistryGcArgs),
+    /// Verify every blob and reference of the registry served from --root.
+    Check,
 }
 
 #[derive(Args, Debug)]

@@ -7,6 +7,7 @@
 //! It uses the store only through its public API and never changes its schema.
 
 pub mod auth;
+pub mod check;
 pub mod client;
 mod error;
 pub mod gc;

@@ -47,6 +47,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Logout(a) => registry::logout(a),
         Command::Registry(RegistryCommand::Serve(a)) => registry::serve(&root, a),
         Command::Registry(RegistryCommand::Gc(a)) => registry::gc(&root, a),
+        Command::Registry(RegistryCommand::Check) => registry::check(&root),
         Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(a),
     }
 }

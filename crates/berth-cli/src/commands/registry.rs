@@ -305,3 +305,26 @@ pub fn gc(root: &Path, a: RegistryGcArgs) -> Result<i32> {
     );
     Ok(0)
 }
+
+pub fn check(root: &Path) -> Result<i32> {
+    let dir = served_root(root);
+    let r = berth_registry::check::check(&dir)
+        .with_context(|| format!("check of the registry in {} failed", dir.display()))?;
+    for p in &r.problems {
+        println!("problem: {p}");
+    }
+    for g in &r.garbage {
+        println!("garbage (freed by `berth registry gc`): {g}");
+    }
+    println!(
+        "checked {} blob(s) and {} manifest(s)",
+        r.blobs_checked, r.manifests_checked
+    );
+    if r.ok() {
+        println!("registry is consistent");
+        Ok(0)
+    } else {
+        println!("registry has problems: remove the broken images (DELETE their manifests) and push them again");
+        Ok(1)
+    }
+}

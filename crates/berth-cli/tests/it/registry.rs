@@ -141,6 +141,29 @@ impl Server {
     }
 }
 
+impl Server {
+    /// `berth registry check` on a berth server's root.
+    #[track_caller]
+    fn check(&self) -> Run {
+        Run {
+            out: Command::new(berth_bin())
+                .args(["--root", self.data().to_str().unwrap(), "registry", "check"])
+                .output()
+                .unwrap(),
+        }
+    }
+
+    #[track_caller]
+    fn check_clean(&self) {
+        let r = self.check().ok();
+        assert!(
+            r.stdout().contains("registry is consistent"),
+            "{}",
+            r.stdout()
+        );
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
@@ -641,6 +664,15 @@ fn wrong_bytes_from_a_registry_never_land_in_the_store() {
             .flatten()
             .map(|e| e.file_name())
             .collect();
+        if kind == Kind::Berth {
+            let r = reg.check();
+            assert_eq!(r.code(), 1, "{}", r.stdout());
+            assert!(
+                r.stdout().contains("content does not match its digest"),
+                "{}",
+                r.stdout()
+            );
+        }
         assert!(
             leftovers.is_empty(),
             "{kind:?}: wrong bytes were kept: {leftovers:?}"
@@ -891,6 +923,7 @@ fn the_server_refuses_bad_requests_with_spec_error_codes() {
         404,
         "BLOB_UNKNOWN",
     );
+    reg.check_clean();
 }
 
 #[test]
@@ -935,6 +968,7 @@ fn gc_runs_while_the_registry_serves() {
         Run { out }.ok().stdout()
     };
     assert!(gc(&[]).contains("deleted 0 manifest(s), 0 blob link(s), 0 blob(s)"));
+    reg.check_clean();
     let (code, _, _) = curl(&format!("-X DELETE http://{h}/v2/gc/drop/manifests/1"));
     assert_eq!(code, 202);
     assert!(reg.blob_file(&drop_layer).exists());
@@ -951,6 +985,7 @@ fn gc_runs_while_the_registry_serves() {
     d.berth(&["pull", "--tls-verify=false", &keep]).ok();
     d.berth(&["pull", "--tls-verify=false", &drop])
         .fails_with("not found");
+    reg.check_clean();
     d.check_clean();
 }
 
@@ -1087,6 +1122,8 @@ fn an_interrupted_push_resumes_from_the_servers_offset() {
         "server holds {held} of {total}"
     );
 
+    // The registry is consistent with half an upload in it.
+    reg.check_clean();
     let r = c
         .berth(&[
             "push",
@@ -1112,6 +1149,7 @@ fn an_interrupted_push_resumes_from_the_servers_offset() {
     d.berth(&["pull", "--tls-verify=false", &dest]).ok();
     d.check_clean();
     c.check_clean();
+    reg.check_clean();
 }
 
 /// A CA and a certificate for 127.0.0.1 signed by it (webpki refuses a self-signed leaf).
