@@ -552,6 +552,7 @@ async fn dispatch(
             format!("{method} is not supported on {}", uri.path()),
         ),
     };
+    tracing::debug!(%method, path = uri.path(), status = resp.status().as_u16(), "request");
     with_headers(resp, &[])
 }
 
