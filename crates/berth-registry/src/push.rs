@@ -291,15 +291,42 @@ fn upload_blob(
         sent.fetch_add(b.size, Ordering::Relaxed);
         progress.advance(b.size);
     } else {
+        let mut failures = 0;
         while offset < b.size {
             let len = chunk.min(b.size - offset);
             let open = || open_at(offset, len);
-            let (next, end) = client.upload_chunk(repo, &loc, offset, len, &open)?;
-            sent.fetch_add(len, Ordering::Relaxed);
-            progress.advance(end.saturating_sub(offset));
-            loc = next;
-            offset = end;
-            save(&loc)?;
+            match client.upload_chunk(repo, &loc, offset, len, &open) {
+                Ok((next, end)) => {
+                    sent.fetch_add(len, Ordering::Relaxed);
+                    progress.advance(end.saturating_sub(offset));
+                    loc = next;
+                    offset = end;
+                    save(&loc)?;
+                    failures = 0;
+                }
+                // A broken connection or a disagreement about the offset: ask the server
+                // how much it holds and go on from there, a few times.
+                Err(e @ (Error::Connect { .. } | Error::Status { status: 416, .. }))
+                    if failures < 3 =>
+                {
+                    failures += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(300 * failures));
+                    match client.upload_offset(repo, &loc) {
+                        Ok(Some(held)) if held <= b.size => {
+                            progress.line(&format!(
+                                "{}: {e}; continuing at byte {held}",
+                                b.digest.short()
+                            ));
+                            progress.advance(held.saturating_sub(offset));
+                            offset = held;
+                        }
+                        // Still unreachable: try the chunk again after the next pause.
+                        Err(Error::Connect { .. }) => {}
+                        _ => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
         client.finish_upload(repo, &loc, &b.digest, None)?;
     }

@@ -1393,3 +1393,41 @@ fn many_layers_move_in_parallel_and_present_ones_are_skipped() {
         d.check_clean();
     }
 }
+
+#[test]
+fn a_push_continues_by_itself_when_the_registry_restarts() {
+    let mut reg = Server::start(Kind::Berth, None, &[]);
+    let c = Ctx::new();
+    big_image(&c, "localhost/restart:1", 48);
+    let dest = format!("{}/big/restart:1", reg.host());
+    let child = c
+        .cmd(&[
+            "push",
+            "--tls-verify=false",
+            "--chunk-size",
+            "1MB",
+            "localhost/restart:1",
+            &dest,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let uploads = reg.data().join("uploads");
+    let start = Instant::now();
+    while largest_in(&uploads) < 6 << 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "upload never started"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    reg.restart();
+    let r = Run {
+        out: child.wait_with_output().unwrap(),
+    }
+    .ok();
+    assert!(r.stderr().contains("continuing at byte"), "{}", r.stderr());
+    assert_eq!(skopeo_digest(&dest, ""), push_digest(&r));
+    reg.check_clean();
+}
