@@ -187,7 +187,17 @@ pub fn login(a: LoginArgs) -> Result<i32> {
 pub fn logout(a: LogoutArgs) -> Result<i32> {
     let registry = registry_name(&a.server);
     let files = AuthFiles::from_env(a.authfile.as_deref());
-    if files.remove(&registry)? {
+    let removed = files.remove(&registry)?;
+    if files.lookup(&registry, "")?.is_some() {
+        let docker = files
+            .read
+            .iter()
+            .find(|p| p.ends_with("config.json"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        bail!("credentials for {registry} remain in Docker's {docker}; berth does not edit it (use `docker logout {registry}`)");
+    }
+    if removed {
         eprintln!("Removed login credentials for {registry}");
         Ok(0)
     } else {
