@@ -11,16 +11,16 @@
 
 use crate::client::{is_index, Client, Options};
 use crate::error::{Error, IoContext, Result};
+use berth_image::compression::Compression;
 use berth_image::config::host_arch;
 use berth_image::digest::{Digest, Hasher};
-use berth_image::layer::DevicePolicy;
+use berth_image::layer::{scan_layer, DevicePolicy};
 use berth_image::manifest::{self, Descriptor};
-use berth_image::media;
 use berth_image::reference::Reference;
 use berth_store::{ImageRecord, LayerRecord, NewImage, Progress, Store};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -156,14 +156,6 @@ pub fn pull_with(
     let _lease = store.lease()?;
     let res = resolve(client, r, platform)?;
     let m = &res.parsed;
-    for l in &m.layers {
-        if l.media_type == media::OCI_LAYER_TAR || l.media_type == media::DOCKER_LAYER_TAR {
-            return Err(Error::invalid(format!(
-                "{r}: layer {} is uncompressed ({}); berth stores layers compressed and cannot keep this manifest's digest",
-                l.digest, l.media_type
-            )));
-        }
-    }
     let config = client.get_small_blob(&r.path, &m.config.digest, m.config.size)?;
     let cfg: berth_image::config::ImageConfig = serde_json::from_slice(&config)
         .map_err(|e| Error::invalid(format!("image config of {r} is not valid: {e}")))?;
@@ -402,14 +394,47 @@ fn fetch_layer(
         });
     }
     // Verified bytes: now the tar checks, and the blob gets its name.
-    let f = File::open(&path).ctx("open partial download", &path)?;
-    let res = store.put_layer(f, Some(&l.digest), DevicePolicy::Allow, &berth_store::Quiet);
+    let mut head = [0u8; 8];
+    let n = File::open(&path)
+        .and_then(|mut f| f.read(&mut head))
+        .ctx("read partial download", &path)?;
+    let res = if Compression::detect(&head[..n]) == Compression::None {
+        store_plain(store, &path, l)
+    } else {
+        let f = File::open(&path).ctx("open partial download", &path)?;
+        store
+            .put_layer(f, Some(&l.digest), DevicePolicy::Allow, &berth_store::Quiet)
+            .map_err(Error::from)
+    };
     let _ = std::fs::remove_file(&path);
     res.map_err(|e| {
         Error::invalid(format!(
             "layer {} from {}/{repo} was refused: {e}",
             l.digest, client.registry
         ))
+    })
+}
+
+/// Stores an uncompressed layer as it is (the store would compress it, which would change
+/// the digest the manifest names): the same tar checks, then the verified bytes.
+fn store_plain(store: &Store, path: &Path, l: &Descriptor) -> Result<LayerRecord> {
+    let f = File::open(path).ctx("open partial download", path)?;
+    let summary = scan_layer(
+        io::BufReader::with_capacity(256 * 1024, f),
+        DevicePolicy::Allow,
+    )
+    .map_err(|e| Error::invalid(e.to_string()))?;
+    let mut w = store.blobs.writer()?;
+    let mut f = File::open(path).ctx("open partial download", path)?;
+    io::copy(&mut f, &mut w).ctx("store layer", path)?;
+    let (digest, size) = w.commit(Some(&l.digest))?;
+    Ok(LayerRecord {
+        digest,
+        media_type: l.media_type.clone(),
+        size,
+        diff_id: summary.diff_id,
+        tar_size: summary.tar_size,
+        content_size: summary.content_size,
     })
 }
 

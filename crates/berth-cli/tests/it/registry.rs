@@ -1431,3 +1431,97 @@ fn a_push_continues_by_itself_when_the_registry_restarts() {
     assert_eq!(skopeo_digest(&dest, ""), push_digest(&r));
     reg.check_clean();
 }
+
+#[test]
+fn uncompressed_layers_keep_their_digests() {
+    for kind in [Kind::Distribution, Kind::Berth] {
+        let reg = Server::start(kind, None, &[]);
+        let h = reg.host();
+        let c = Ctx::new();
+        // An image whose only layer is a plain tar, uploaded by hand.
+        let layer = busybox_tar();
+        let layer_digest = format!("sha256:{}", sha256_file(&layer));
+        let layer_size = std::fs::metadata(&layer).unwrap().len();
+        let config = c.path("config.json");
+        std::fs::write(
+            &config,
+            serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                "rootfs": {"type": "layers", "diff_ids": [layer_digest]}})
+            .to_string(),
+        )
+        .unwrap();
+        let config_digest = format!("sha256:{}", sha256_file(&config));
+        for (f, d) in [(&layer, &layer_digest), (&config, &config_digest)] {
+            let (code, _, body) = curl(&format!(
+                "-X POST -H 'Content-Type: application/octet-stream' --data-binary @{} 'http://{h}/v2/plain/app/blobs/uploads/?digest={d}'",
+                f.display()
+            ));
+            if code == 202 {
+                // distribution wants POST then PUT for a monolithic upload.
+                // (Headers as sent: the upload state in the location is case-sensitive.)
+                let headers = sh(&format!(
+                    "curl -s -D - -o /dev/null -X POST http://{h}/v2/plain/app/blobs/uploads/"
+                ));
+                let loc = headers
+                    .lines()
+                    .find_map(|l| {
+                        l.split_once(':')
+                            .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
+                            .map(|(_, v)| v.trim().to_string())
+                    })
+                    .unwrap();
+                let sep = if loc.contains('?') { '&' } else { '?' };
+                let url = if loc.starts_with("http") {
+                    loc.clone()
+                } else {
+                    format!("http://{h}{loc}")
+                };
+                let (code, _, body) = curl(&format!(
+                    "-X PUT -H 'Content-Type: application/octet-stream' --data-binary @{} '{url}{sep}digest={d}'",
+                    f.display()
+                ));
+                assert_eq!(code, 201, "{kind:?}: {body}");
+            } else {
+                assert_eq!(code, 201, "{kind:?}: {body}");
+            }
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest,
+                "size": std::fs::metadata(&config).unwrap().len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}],
+        })
+        .to_string();
+        let mf = c.path("manifest.json");
+        std::fs::write(&mf, &manifest).unwrap();
+        let (code, _, body) = curl(&format!(
+            "-X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @{} http://{h}/v2/plain/app/manifests/1",
+            mf.display()
+        ));
+        assert_eq!(code, 201, "{kind:?}: {body}");
+        let manifest_digest = format!("sha256:{}", sha256_file(&mf));
+        let image = format!("{h}/plain/app:1");
+        let id = c
+            .berth(&["pull", "--tls-verify=false", &image])
+            .ok()
+            .stdout();
+        assert_eq!(id.trim(), config_digest);
+        let i = c.inspect(&image);
+        assert_eq!(
+            i["Manifest"]["Digest"],
+            manifest_digest.as_str(),
+            "{kind:?}"
+        );
+        assert_eq!(i["RootFS"]["Layers"][0], layer_digest.as_str());
+        c.check_clean();
+        // Out again byte for byte, and readable by skopeo.
+        let again = format!("{h}/plain/again:1");
+        let d = push_digest(
+            &c.berth(&["push", "--tls-verify=false", &image, &again])
+                .ok(),
+        );
+        assert_eq!(d, manifest_digest, "{kind:?}");
+        assert_eq!(skopeo_digest(&again, ""), manifest_digest);
+    }
+}
