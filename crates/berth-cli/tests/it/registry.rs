@@ -1525,3 +1525,211 @@ fn uncompressed_layers_keep_their_digests() {
         assert_eq!(skopeo_digest(&again, ""), manifest_digest);
     }
 }
+
+/// A token server, as a registry's auth service: it checks basic credentials and signs
+/// JWTs (RS256, certificate chain in `x5c`) with `openssl`, for docker-registry's token
+/// auth. Serves until the test process ends.
+struct TokenServer {
+    port: u16,
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+impl TokenServer {
+    fn start(dir: &Path, user: &str, pass: &str) -> TokenServer {
+        let d = dir.display();
+        sh(&format!(
+            "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -keyout tok-ca.key -out tok-ca.pem -days 2 -subj /CN=token-ca 2>/dev/null \
+             && openssl req -newkey rsa:2048 -nodes -keyout tok.key -out tok.csr -subj /CN=token-signer 2>/dev/null \
+             && printf 'basicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\n' > tok.cnf \
+             && openssl x509 -req -in tok.csr -CA tok-ca.pem -CAkey tok-ca.key -CAcreateserial -days 2 -extfile tok.cnf -out tok.pem 2>/dev/null"
+        ));
+        let x5c = sh(&format!(
+            "openssl x509 -in {d}/tok.pem -outform DER | openssl base64 -A"
+        ));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let expected = format!(
+            "Basic {}",
+            sh(&format!("printf '%s' '{user}:{pass}' | openssl base64 -A")).trim()
+        );
+        let key = dir.join("tok.key");
+        std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader, Write};
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap_or(0);
+                let mut auth = String::new();
+                loop {
+                    let mut l = String::new();
+                    if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = l.split_once(':') {
+                        if k.eq_ignore_ascii_case("authorization") {
+                            auth = v.trim().to_string();
+                        }
+                    }
+                }
+                let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                let query = target.split_once('?').map(|x| x.1).unwrap_or("");
+                let mut access = Vec::new();
+                for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+                    if k != "scope" {
+                        continue;
+                    }
+                    for scope in percent_decode(v).split(' ') {
+                        let mut parts = scope.rsplitn(2, ':');
+                        let actions = parts.next().unwrap_or("");
+                        let (kind, name) = parts
+                            .next()
+                            .unwrap_or("")
+                            .split_once(':')
+                            .unwrap_or(("", ""));
+                        access.push(serde_json::json!({"type": kind, "name": name,
+                            "actions": actions.split(',').collect::<Vec<_>>()}));
+                    }
+                }
+                let mut out = stream;
+                if auth != expected {
+                    let body =
+                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#;
+                    let _ = write!(out, "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    continue;
+                }
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c.trim()]});
+                let claims = serde_json::json!({"iss": "test-issuer", "sub": "alice", "aud": "test-service",
+                    "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", access.len()),
+                    "access": access});
+                let b64 = "openssl base64 -A | tr '+/' '-_' | tr -d '='";
+                let jwt = sh(&format!(
+                    "h=$(printf '%s' '{header}' | {b64}); c=$(printf '%s' '{claims}' | {b64}); \
+                     s=$(printf '%s.%s' \"$h\" \"$c\" | openssl dgst -sha256 -sign {} | {b64}); printf '%s.%s.%s' \"$h\" \"$c\" \"$s\"",
+                    key.display()
+                ));
+                let body = serde_json::json!({"token": jwt, "expires_in": 300}).to_string();
+                let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+        });
+        TokenServer { port }
+    }
+}
+
+#[test]
+fn bearer_tokens_from_a_separate_token_server_for_docker_registry() {
+    let c = Ctx::new();
+    let tokens = TokenServer::start(c.dir.path(), "alice", "s3cret");
+    // docker-registry trusting the token server's CA.
+    let dir = tempfile::Builder::new()
+        .prefix("berth-reg-")
+        .tempdir()
+        .unwrap();
+    let port = free_port();
+    let cfg = format!(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: test-service\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+        dir.path().join("data").display(),
+        tokens.port,
+        c.path("tok-ca.pem").display()
+    );
+    std::fs::write(dir.path().join("config.yml"), cfg).unwrap();
+    let mut reg = Server {
+        child: Server::spawn(
+            Kind::Distribution,
+            &[
+                "serve".into(),
+                dir.path().join("config.yml").to_string_lossy().into_owned(),
+            ],
+            dir.path(),
+        ),
+        port,
+        dir,
+        kind: Kind::Distribution,
+        args: vec![],
+    };
+    wait_listening(port, &mut reg.child, "docker-registry with token auth");
+    let h = reg.host();
+    let authfile = c.path("auth.json");
+    let env = [("REGISTRY_AUTH_FILE", authfile.as_path())];
+    c.busybox("localhost/tok:1");
+    let dest = format!("{h}/tok/app:1");
+    berth_env(
+        &c,
+        &env,
+        &["push", "--tls-verify=false", "localhost/tok:1", &dest],
+    )
+    .fails_with("requires authentication");
+    berth_env(
+        &c,
+        &env,
+        &[
+            "push",
+            "--tls-verify=false",
+            "--creds",
+            "alice:wrong",
+            "localhost/tok:1",
+            &dest,
+        ],
+    )
+    .fails_with("wrong user name or password");
+    let digest = push_digest(
+        &berth_env(
+            &c,
+            &env,
+            &[
+                "push",
+                "--tls-verify=false",
+                "--creds",
+                "alice:s3cret",
+                "localhost/tok:1",
+                &dest,
+            ],
+        )
+        .ok(),
+    );
+    assert_eq!(
+        skopeo_digest(&dest, "--creds alice:s3cret"),
+        digest,
+        "skopeo reads what berth pushed through the same token server"
+    );
+    let d = Ctx::new();
+    berth_env(
+        &d,
+        &env,
+        &[
+            "pull",
+            "--tls-verify=false",
+            "--creds",
+            "alice:s3cret",
+            &dest,
+        ],
+    )
+    .ok();
+    assert_eq!(d.inspect(&dest)["Manifest"]["Digest"], digest.as_str());
+    d.check_clean();
+}
