@@ -168,7 +168,7 @@ pub fn pull_with(
     }
 
     let mut layers: Vec<Option<LayerRecord>> = vec![None; m.layers.len()];
-    let mut todo = Vec::new();
+    let mut todo: Vec<usize> = Vec::new();
     let mut skipped = 0;
     for (i, l) in m.layers.iter().enumerate() {
         match store.layer_record(&l.digest)? {
@@ -176,6 +176,8 @@ pub fn pull_with(
                 layers[i] = Some(rec);
                 skipped += 1;
             }
+            // The same blob twice in one image (empty layers): fetched once.
+            None if todo.iter().any(|&j| m.layers[j].digest == l.digest) => {}
             None => todo.push(i),
         }
     }
@@ -210,9 +212,15 @@ pub fn pull_with(
             });
         }
     });
-    for (k, slot) in results.into_iter().enumerate() {
+    for slot in results {
         match slot.into_inner().unwrap() {
-            Some(Ok(rec)) => layers[todo[k]] = Some(rec),
+            Some(Ok(rec)) => {
+                for (i, l) in m.layers.iter().enumerate() {
+                    if l.digest == rec.digest && layers[i].is_none() {
+                        layers[i] = Some(rec.clone());
+                    }
+                }
+            }
             Some(Err(e)) => {
                 progress.end("failed");
                 return Err(e);

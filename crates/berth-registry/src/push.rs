@@ -142,6 +142,10 @@ pub fn push(
         .find(|r| r.domain == dest.domain && r.path != dest.path)
         .map(|r| r.path);
 
+    // The same blob twice in one image (empty layers) goes up once.
+    let mut seen = std::collections::HashSet::new();
+    blobs.retain(|b| seen.insert(b.digest.clone()));
+
     let report = Mutex::new(PushReport::default());
     let sent = AtomicU64::new(0);
     let total: u64 = blobs.iter().map(|b| b.size).sum();

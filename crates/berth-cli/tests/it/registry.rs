@@ -1390,6 +1390,26 @@ fn many_layers_move_in_parallel_and_present_ones_are_skipped() {
                 .as_str()
                 .unwrap()
         );
+        // The same layer twice in one image goes up and comes down once.
+        let dup = layered_archive(&c, "localhost/layers:dup", &["twice", "twice", "once"]);
+        c.berth(&["load", "-i", dup.to_str().unwrap()]).ok();
+        let dd = push_digest(
+            &c.berth(&[
+                "push",
+                "--tls-verify=false",
+                "localhost/layers:dup",
+                &format!("{h}/layers/dup:1"),
+            ])
+            .ok(),
+        );
+        let e = Ctx::new();
+        e.berth(&["pull", "--tls-verify=false", &format!("{h}/layers/dup:1")])
+            .ok();
+        assert_eq!(
+            e.inspect(&format!("{h}/layers/dup:1"))["Manifest"]["Digest"],
+            dd.as_str()
+        );
+        e.check_clean();
         d.check_clean();
     }
 }
