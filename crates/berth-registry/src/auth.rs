@@ -523,6 +523,14 @@ mod tests {
     }
 
     #[test]
+    fn auth_keys() {
+        assert_eq!(normalize_key("https://index.docker.io/v1/"), "docker.io");
+        assert_eq!(normalize_key("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+        assert_eq!(normalize_key("host:5000/team"), "host:5000/team");
+        assert_eq!(normalize_key("index.docker.io/me"), "docker.io/me");
+    }
+
+    #[test]
     fn tokens_and_scopes() {
         let s = TokenSigner::new(b"k".to_vec());
         let g = Grant {

@@ -219,6 +219,18 @@ impl Client {
             }
         }
         let e = last.expect("at least one endpoint was tried");
+        let e = match e {
+            Error::Connect { registry, detail }
+                if registry == berth_image::reference::DEFAULT_DOMAIN
+                    && !opts.settings.endpoints.contains_key(&registry) =>
+            {
+                Error::Connect {
+                    detail: format!("{detail} (berth has no built-in address for {registry}: give its endpoint under \"endpoints\" in {})", Settings::path().display()),
+                    registry,
+                }
+            }
+            e => e,
+        };
         Err(match e {
             Error::Connect { registry, detail } if !insecure => Error::Connect {
                 detail: format!("{detail} (for a registry served over plain http or with a self-signed certificate, pass --tls-verify=false or list it under \"insecure\" in {})", Settings::path().display()),
@@ -853,6 +865,31 @@ mod tests {
             Some("/v2/a/tags/list?n=2&last=b")
         );
         assert_eq!(parse_next_link(r#"</x>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn settings_file() {
+        let s: Settings = serde_json::from_str(
+            r#"{"insecure": ["127.0.0.1:5000"], "endpoints": {"docker.io": "https://mirror:5000"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.insecure, vec!["127.0.0.1:5000"]);
+        assert_eq!(s.endpoints["docker.io"], "https://mirror:5000");
+        let empty: Settings = serde_json::from_str("{}").unwrap();
+        assert!(empty.insecure.is_empty() && empty.endpoints.is_empty());
+        let o = Options {
+            tls_verify: true,
+            settings: s,
+            auth: AuthFiles {
+                read: vec![],
+                write: PathBuf::from("/nonexistent"),
+            },
+            credentials: None,
+            max_concurrent: 1,
+            chunk_size: 1,
+        };
+        assert!(o.insecure("127.0.0.1:5000"));
+        assert!(!o.insecure("127.0.0.1:5001"));
     }
 
     #[test]
