@@ -232,10 +232,14 @@ impl Client {
             e => e,
         };
         Err(match e {
-            Error::Connect { registry, detail } if !insecure => Error::Connect {
+            Error::Connect { registry, detail }
+                if !insecure && registry != berth_image::reference::DEFAULT_DOMAIN =>
+            {
+                Error::Connect {
                 detail: format!("{detail} (for a registry served over plain http or with a self-signed certificate, pass --tls-verify=false or list it under \"insecure\" in {})", Settings::path().display()),
                 registry,
-            },
+            }
+            }
             e => e,
         })
     }
