@@ -113,6 +113,21 @@ pub enum Command {
     /// (internal) berth's built-in OCI runtime, with runc's command surface.
     #[command(hide = true)]
     Oci(OciArgs),
+    // --- registry: pull, push, login, logout, registry serve/gc, manifest inspect ---
+    /// Download an image from a registry: NAME[:TAG|@DIGEST].
+    Pull(PullArgs),
+    /// Upload an image to a registry: NAME[:TAG] [DESTINATION].
+    Push(PushArgs),
+    /// Log in to a registry (credentials are kept in auth.json).
+    Login(LoginArgs),
+    /// Remove the stored credentials of a registry.
+    Logout(LogoutArgs),
+    /// Serve a registry from a directory, or collect its garbage.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Read image manifests from a registry without pulling.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -241,6 +256,11 @@ pub struct InspectArgs {
     /// A template such as '{{.Config.Cmd}}' or '{{json .RootFS}}'.
     #[arg(short, long)]
     pub format: Option<String>,
+    /// Inspect the image in its registry instead of the local store.
+    #[arg(long)]
+    pub remote: bool,
+    #[command(flatten)]
+    pub registry: RegistryAccessArgs,
 }
 
 #[derive(Args, Debug)]
@@ -304,4 +324,152 @@ pub struct DfArgs {
     /// Show each image.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+// --- registry: argument types of pull, push, login, logout, registry, manifest ---
+
+#[derive(Args, Debug, Clone)]
+pub struct RegistryAccessArgs {
+    /// Require https with a verified certificate; `--tls-verify=false` also allows plain http
+    /// and self-signed certificates (for local registries).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+    /// Credentials file (default: REGISTRY_AUTH_FILE, else the podman and Docker locations).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// USER:PASSWORD to use for this command instead of stored credentials.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// NAME[:TAG|@DIGEST], e.g. 127.0.0.1:5000/app:1.0.
+    pub reference: String,
+    /// Pull every tag of the repository.
+    #[arg(short, long)]
+    pub all_tags: bool,
+    /// OS/ARCH to pick from multi-platform images (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Layers downloaded at once.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_concurrent_downloads: usize,
+    /// Print only the image id.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryAccessArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Image to push: NAME[:TAG] or id.
+    pub image: String,
+    /// Where to push it, NAME[:TAG] (default: the image's own name).
+    pub destination: Option<String>,
+    /// Recompress layers stored otherwise: gzip or zstd (the manifest then becomes OCI).
+    #[arg(long)]
+    pub compression: Option<String>,
+    /// Layers uploaded at once.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_concurrent_uploads: usize,
+    /// Upload blobs larger than this in resumable chunks of this size (e.g. 16MB).
+    #[arg(long, default_value = "16MB", value_name = "SIZE")]
+    pub chunk_size: String,
+    /// Print only the manifest digest.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryAccessArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Registry host[:port].
+    pub server: String,
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: arguments are visible to other users).
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Require https with a verified certificate (`--tls-verify=false` for local registries).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+    /// Credentials file to write (default: REGISTRY_AUTH_FILE, else podman's auth.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// Registry host[:port].
+    pub server: String,
+    /// Credentials file (default: REGISTRY_AUTH_FILE, else podman's auth.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Serve an OCI distribution registry from the directory given with --root (created if
+    /// missing; with the default store root, its `registry/` subdirectory).
+    Serve(ServeArgs),
+    /// Delete what nothing references in the registry served from --root (safe while it
+    /// serves).
+    Gc(RegistryGcArgs),
+    /// Verify every blob and reference of the registry served from --root.
+    Check,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub addr: String,
+    /// Require logins checked against this htpasswd file (bcrypt entries, `htpasswd -B`).
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// With --htpasswd: `basic` auth on every request, or `token` (bearer tokens from /token).
+    #[arg(long, default_value = "basic", value_name = "MODE")]
+    pub auth: String,
+    /// PEM certificate chain for https.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for https.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest blob accepted (e.g. 10GB).
+    #[arg(long, default_value = "10GB", value_name = "SIZE")]
+    pub max_upload_size: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RegistryGcArgs {
+    /// Also delete manifests no tag or index reaches.
+    #[arg(long)]
+    pub delete_untagged: bool,
+    /// Keep unreferenced blobs younger than this (uploads in flight), e.g. 1h or 0s.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub grace: String,
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ManifestCommand {
+    /// Print an image's manifest (or index) as the registry serves it.
+    Inspect(ManifestInspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManifestInspectArgs {
+    /// NAME[:TAG|@DIGEST].
+    pub reference: String,
+    #[command(flatten)]
+    pub registry: RegistryAccessArgs,
 }

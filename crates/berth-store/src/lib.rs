@@ -19,6 +19,7 @@ pub mod import;
 mod layers;
 mod lock;
 pub mod progress;
+mod repo_digests;
 pub mod snapshots;
 mod util;
 

@@ -4,9 +4,11 @@ mod archive;
 mod containers;
 mod images;
 mod oci;
+mod registry;
 mod system;
 
 use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{ManifestCommand, RegistryCommand};
 use anyhow::{Context, Result};
 use berth_store::Store;
 use std::path::Path;
@@ -34,6 +36,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::rmi(&root, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => images::history(&root, a),
+        Command::Image(ImageCommand::Inspect(a)) if a.remote => registry::inspect_remote(a),
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(&root, a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(&root, a),
         Command::System(SystemCommand::Df(a)) => system::df(&root, a),
@@ -77,6 +80,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::ContainerMonitor { id } => containers::monitor(&root, &id),
         Command::Oci(a) => Ok(oci::main(&root, a)),
+
+        // registry
+        Command::Pull(a) => registry::pull(&root, a),
+        Command::Push(a) => registry::push(&root, a),
+        Command::Login(a) => registry::login(a),
+        Command::Logout(a) => registry::logout(a),
+        Command::Registry(RegistryCommand::Serve(a)) => registry::serve(&root, a),
+        Command::Registry(RegistryCommand::Gc(a)) => registry::gc(&root, a),
+        Command::Registry(RegistryCommand::Check) => registry::check(&root),
+        Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(a),
     }
 }
 

@@ -9,4 +9,5 @@ mod containers;
 mod hostile;
 mod images;
 mod interop;
+mod registry;
 mod retention;
