@@ -90,11 +90,22 @@ pub fn df(root: &Path, a: DfArgs) -> Result<i32> {
 
 pub fn prune(root: &Path, a: SystemPruneArgs) -> Result<i32> {
     let max = a.max_size.as_deref().map(parse_size).transpose()?;
-    if !a.force && !confirm("WARNING! This will remove dangling images (all unused ones with -a, least recently used ones above --max-size) and unreferenced content. Are you sure you want to continue?") {
+    if !a.force && !confirm("WARNING! This will remove stopped containers, dangling images (all unused ones with -a, least recently used ones above --max-size) and unreferenced content. Are you sure you want to continue?") {
         return Ok(0);
     }
-    let store = open_store(root)?;
-    let report = store.system_prune(a.all, max)?;
+    let rt = berth_runtime::Runtime::new(open_store(root)?);
+    // As Docker: stopped containers go first, so the images they held become unused;
+    // rootfs mounts left by crashed monitors are released.
+    let removed = rt.prune_containers()?;
+    if !removed.is_empty() {
+        println!("Deleted Containers:");
+        for n in &removed {
+            println!("{n}");
+        }
+        println!();
+    }
+    rt.release_stale_mounts()?;
+    let report = rt.store.system_prune(a.all, max)?;
     print_prune(&report);
     Ok(0)
 }

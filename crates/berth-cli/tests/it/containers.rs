@@ -1064,3 +1064,31 @@ fn stats_and_attach() {
     assert_eq!(r.stdout(), "late\n");
     c.berth(&["attach", "s"]).fails_with("not running");
 }
+
+#[test]
+fn system_prune_removes_stopped_containers_and_crash_leftovers() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["run", "--name", "done", "bb", "true"]).ok();
+    c.berth(&["run", "-d", "--name", "crashed", "bb", "sleep", "60"])
+        .ok();
+    c.berth(&["run", "-d", "--name", "alive", "bb", "sleep", "60"])
+        .ok();
+    let s = state(&c, "crashed");
+    sh(&format!("kill -9 {} {}", s["MonitorPid"], s["Pid"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let out = c.berth(&["system", "prune", "-f"]).ok().stdout();
+    assert!(
+        out.contains("done") && out.contains("crashed") && !out.contains("alive"),
+        "{out}"
+    );
+    assert_eq!(
+        c.berth(&["ps", "-a", "--format", "{{.Names}}"])
+            .ok()
+            .stdout(),
+        "alive\n"
+    );
+    c.berth(&["rm", "-f", "alive"]).ok();
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+    c.check_clean();
+}

@@ -181,14 +181,24 @@ fn import_compressed_and_stdin_inputs() {
     let plain = c.berth(&["import", "-q", t, "plain"]).ok().stdout();
     for ext in ["gz", "zst", "xz"] {
         let p = c.path(&format!("rootfs.tar.{ext}"));
-        c.berth(&["import", "-q", p.to_str().unwrap(), &format!("from-{ext}")])
-            .ok();
+        // A message of its own: imports within one second would otherwise have the same
+        // config, hence the same image id, and share the first one's manifest.
+        let msg = format!("from {ext}");
+        c.berth(&[
+            "import",
+            "-q",
+            "-m",
+            &msg,
+            p.to_str().unwrap(),
+            &format!("from-{ext}"),
+        ])
+        .ok();
         let i = c.inspect(&format!("from-{ext}"));
         // The same tar inside: the same diff id whatever the outer compression.
         assert_eq!(i["RootFS"], c.inspect("plain")["RootFS"], "{ext}");
     }
     let stdin = c
-        .berth_stdin(&["import", "-q", "-", "from-stdin"], &tar)
+        .berth_stdin(&["import", "-q", "-m", "stdin", "-", "from-stdin"], &tar)
         .ok()
         .stdout();
     assert!(!stdin.trim().is_empty());
