@@ -41,15 +41,16 @@ $B rm -f ex >/dev/null; $P rm -f ex >/dev/null
 loop() {
   local start end
   start=$(date +%s.%N)
-  for i in $(seq 1 50); do $1 run -d --name "c$i" $2 sleep 600 >/dev/null; done
+  for i in $(seq 1 50); do $1 run -d $3 --name "c$i" $2 sleep 600 >/dev/null; done
   $1 ps >/dev/null
-  $1 rm -f $(seq -f 'c%g' 1 50) >/dev/null
+  $1 rm -f $4 $(seq -f 'c%g' 1 50) >/dev/null
   end=$(date +%s.%N)
   echo "$end - $start" | bc
 }
-tb=$(loop "$B" bb)
+tb=$(loop "$B" bb "" "")
 leaks=$(grep -c "$work/berth" /proc/self/mountinfo || true)
-tp=$(loop "$P --network none" localhost/bb 2>/dev/null || echo "n/a")
+# podman's rm -f waits for the stop signal first; -t 0 kills at once, as berth's rm -f does.
+tp=$(loop "$P" localhost/bb "--network none" "-t 0")
 {
   echo "busybox image, $(nproc) cores, $(date -u +%F); -N: no shell in the timing"
   echo
