@@ -53,6 +53,24 @@ pub fn berth_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_berth"))
 }
 
+impl Drop for Ctx {
+    /// A test that failed half-way may leave containers running: stop them and release
+    /// their mounts, so one failure does not leak into the machine or the next tests.
+    fn drop(&mut self) {
+        if !self.root().join("berth.db").exists() {
+            return;
+        }
+        if let Ok(out) = self.cmd(&["ps", "-aq", "--no-trunc"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.cmd(&["rm", "-f", id]).output();
+            }
+        }
+        for m in self.leaked_mounts().iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).output();
+        }
+    }
+}
+
 impl Ctx {
     pub fn new() -> Ctx {
         Ctx {
