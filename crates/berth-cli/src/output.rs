@@ -191,6 +191,19 @@ fn unescape(s: &str) -> String {
     s.replace("\\t", "\t").replace("\\n", "\n")
 }
 
+/// Prints `inspect` results: a JSON array, or each object through a template.
+pub fn print_inspect(objects: &[Value], format: Option<&str>) -> anyhow::Result<()> {
+    match format {
+        Some(t) => {
+            for o in objects {
+                println!("{}", render(t, o)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(objects)?),
+    }
+    Ok(())
+}
+
 /// Renders the Go-template subset berth supports: `{{.A.B}}`, `{{json .A}}`, `{{.}}`.
 pub fn render(template: &str, v: &Value) -> anyhow::Result<String> {
     let mut out = String::new();

@@ -102,12 +102,7 @@ impl Runtime {
         o: &CommitOptions,
     ) -> Result<ImageRecord> {
         let c = self.get(what)?;
-        let image = self.store.image(
-            &c.config
-                .image
-                .parse()
-                .map_err(|e| Error::Invalid(format!("{e}")))?,
-        )?;
+        let image = self.image_of(&c)?;
         let mut cfg: ImageConfig = self.store.config(&image)?;
         // The container's run configuration becomes the image's, then --change edits it.
         cfg.config.env = Some(c.config.env.clone());

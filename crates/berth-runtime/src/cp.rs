@@ -24,21 +24,7 @@ impl Runtime {
                     c.name
                 )));
             }
-            let image = self.store.image(
-                &c.config
-                    .image
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-            )?;
-            let lowers = self.store.ensure_snapshots(&image)?;
-            rootfs::mount_overlay(
-                &lowers,
-                &dir.join("upper"),
-                &dir.join("work"),
-                &target,
-                &dir.join("empty"),
-            )
-            .map_err(io_err("mount the rootfs"))?;
+            self.mount_rootfs(&c)?;
             true
         };
         let res = RootDir::open(&target)

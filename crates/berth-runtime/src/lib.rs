@@ -98,6 +98,33 @@ impl Runtime {
         executor::Executor::new(&c.config.runtime, self.store.root(), &self.self_exe)
     }
 
+    /// The image a container was created from.
+    pub(crate) fn image_of(&self, c: &Container) -> Result<berth_store::ImageRecord> {
+        let id = c
+            .config
+            .image
+            .parse()
+            .map_err(|e| Error::Invalid(format!("container {}: {e}", c.name)))?;
+        Ok(self.store.image(&id)?)
+    }
+
+    /// Mounts the container's overlay rootfs (its image's snapshots under its upper
+    /// directory), unpacking layers first if needed; returns the mount point.
+    pub(crate) fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
+        let dir = self.dir(&c.id);
+        let target = dir.join("rootfs");
+        let lowers = self.store.ensure_snapshots(&self.image_of(c)?)?;
+        rootfs::mount_overlay(
+            &lowers,
+            &dir.join("upper"),
+            &dir.join("work"),
+            &target,
+            &dir.join("empty"),
+        )
+        .map_err(io_err(format!("mount the rootfs of {}", c.name)))?;
+        Ok(target)
+    }
+
     /// The executor for a `--runtime` value.
     pub fn executor_for(&self, runtime: &str) -> executor::Executor {
         executor::Executor::new(runtime, self.store.root(), &self.self_exe)
@@ -229,7 +256,7 @@ impl Runtime {
         }
         let name = match &opts.name {
             Some(n) => {
-                validate_name(n)?;
+                validate_name("container", n)?;
                 n.clone()
             }
             None => generate_name(),
@@ -248,7 +275,7 @@ impl Runtime {
                     if anonymous {
                         m.source = random_id();
                     }
-                    volumes::validate_name(&m.source)?;
+                    validate_name("volume", &m.source)?;
                     self.volume_create(&m.source, anonymous, &BTreeMap::new())?;
                     volume_names.push(m.source.clone());
                 }
@@ -367,8 +394,10 @@ fn random_id() -> String {
     )
 }
 
-fn validate_name(n: &str) -> Result<()> {
+/// Docker's rule for container and volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub(crate) fn validate_name(kind: &str, n: &str) -> Result<()> {
     let ok = !n.is_empty()
+        && n.len() <= 255
         && n.as_bytes()[0].is_ascii_alphanumeric()
         && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
@@ -376,7 +405,7 @@ fn validate_name(n: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Invalid(format!(
-            "invalid container name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            "invalid {kind} name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )))
     }
 }
@@ -408,10 +437,6 @@ fn resolv_conf() -> String {
         })
         .map(|l| format!("{l}\n"))
         .collect()
-}
-
-pub(crate) fn validate_name_pub(n: &str) -> Result<()> {
-    validate_name(n)
 }
 
 pub use ops::ExecOptions;

@@ -38,23 +38,10 @@ fn now() -> String {
 }
 
 impl Runtime {
-    fn paths(&self, id: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
-        let d = self.dir(id);
-        (d.join("rootfs"), d.join("upper"), d.join("work"), d)
-    }
-
-    /// Mounts the rootfs, seeds new volumes, writes `config.json`; returns the spec's args[0].
+    /// Mounts the rootfs, checks the user and the command, seeds new volumes, writes `config.json`.
     fn prepare(&self, c: &Container) -> Result<()> {
-        let (rootfs_dir, upper, work, dir) = self.paths(&c.id);
-        let image = self.store.image(
-            &c.config
-                .image
-                .parse()
-                .map_err(|e| Error::Invalid(format!("{e}")))?,
-        )?;
-        let lowers = self.store.ensure_snapshots(&image)?;
-        rootfs::mount_overlay(&lowers, &upper, &work, &rootfs_dir, &dir.join("empty"))
-            .map_err(io_err("prepare the rootfs"))?;
+        let dir = self.dir(&c.id);
+        let rootfs_dir = self.mount_rootfs(c)?;
         let root = RootDir::open(&rootfs_dir).map_err(io_err("open the rootfs"))?;
         let user = resolve_user(&root, &c.config.user).map_err(|m| Error::Command {
             code: 126,

@@ -271,7 +271,7 @@ impl Runtime {
 
     pub fn rename(&self, what: &str, new_name: &str) -> Result<()> {
         let c = self.get(what)?;
-        crate::validate_name_pub(new_name)?;
+        crate::validate_name("container", new_name)?;
         self.store.rename_container(&c.id, new_name)?;
         self.update(&c.id, |x| x.name = new_name.to_string())?;
         Ok(())

@@ -3,28 +3,13 @@
 //! as Docker does.
 
 use crate::fsroot::RootDir;
-use crate::{io_err, Error, Result, Runtime};
+use crate::{io_err, Result, Runtime};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-pub fn validate_name(n: &str) -> Result<()> {
-    let ok = !n.is_empty()
-        && n.len() <= 255
-        && n.as_bytes()[0].is_ascii_alphanumeric()
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "invalid volume name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-        )))
-    }
-}
 
 fn errno(e: rustix::io::Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e.raw_os_error())
@@ -128,7 +113,7 @@ impl Runtime {
         anonymous: bool,
         labels: &BTreeMap<String, String>,
     ) -> Result<bool> {
-        validate_name(name)?;
+        crate::validate_name("volume", name)?;
         let dir = self.volume_dir(name);
         std::fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
         Ok(self.store.ensure_volume(

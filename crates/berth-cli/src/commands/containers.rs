@@ -6,7 +6,7 @@ use crate::cli::{
     AnyInspectArgs, CommitArgs, CreateFlags, ExecArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs,
     StartArgs, StopArgs, VolumeCommand,
 };
-use crate::output::{ago, render, table, Format};
+use crate::output::{ago, table, Format};
 use anyhow::{bail, Context, Result};
 use berth_image::reference::Reference;
 use berth_runtime::commit::CommitOptions;
@@ -659,14 +659,7 @@ pub fn inspect(root: &Path, a: AnyInspectArgs) -> Result<i32> {
         eprintln!("berth: error: no such object: {n}");
         failed = true;
     }
-    match &a.format {
-        Some(t) => {
-            for o in &out {
-                println!("{}", render(t, o)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&out)?),
-    }
+    crate::output::print_inspect(&out, a.format.as_deref())?;
     Ok(if failed { 1 } else { 0 })
 }
 

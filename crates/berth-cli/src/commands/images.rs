@@ -2,7 +2,7 @@
 
 use super::{confirm, open_store};
 use crate::cli::{HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs};
-use crate::output::{ago, human_size, render, rfc3339, table, Format};
+use crate::output::{ago, human_size, rfc3339, table, Format};
 use anyhow::{bail, Context, Result};
 use berth_image::reference::{familiar, Reference};
 use berth_store::gc::{Filter, PruneOptions};
@@ -285,14 +285,7 @@ pub fn inspect(root: &Path, a: InspectArgs) -> Result<i32> {
             }
         }
     }
-    match &a.format {
-        Some(t) => {
-            for o in &out {
-                println!("{}", render(t, o)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&out)?),
-    }
+    crate::output::print_inspect(&out, a.format.as_deref())?;
     Ok(if failed { 1 } else { 0 })
 }
 
