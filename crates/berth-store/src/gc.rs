@@ -119,6 +119,21 @@ pub struct GcReport {
     pub ran: bool,
 }
 
+/// How long a partial download (`*.partial`) or an unfinished upload (`*.upload`) is
+/// kept for a retry to continue it.
+pub const RESUME_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+fn is_resumable(e: &std::fs::DirEntry) -> bool {
+    let name = e.file_name();
+    let name = name.to_string_lossy();
+    (name.ends_with(".partial") || name.ends_with(".upload"))
+        && e.metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < RESUME_WINDOW)
+}
+
 /// Bytes a path really takes on disk (allocated blocks; hardlinks counted once), like `du`.
 pub fn disk_usage(path: &Path) -> u64 {
     let mut seen = HashSet::new();
@@ -307,10 +322,14 @@ impl Store {
                 }
             }
         }
-        // No writer holds a lease now, so whatever is in ingest/ and tmp/ is abandoned.
+        // No writer holds a lease now, so whatever is in ingest/ and tmp/ is abandoned,
+        // except the recent state of interrupted transfers, which a retry continues.
         for dir in [self.blobs.ingest_dir().to_path_buf(), self.tmp_dir()] {
             for e in std::fs::read_dir(&dir).ctx("list", &dir)? {
                 let e = e.ctx("list", &dir)?;
+                if is_resumable(&e) {
+                    continue;
+                }
                 r.bytes_freed += disk_usage(&e.path());
                 let res = if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                     std::fs::remove_dir_all(e.path())
@@ -389,6 +408,26 @@ impl Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gc_keeps_recent_transfer_state_only() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(t.path()).unwrap();
+        let ingest = t.path().join("ingest");
+        std::fs::write(ingest.join("pull-abc.partial"), b"half a layer").unwrap();
+        std::fs::write(ingest.join("push-abc.upload"), b"session").unwrap();
+        std::fs::write(ingest.join("0123abandoned"), b"killed writer").unwrap();
+        std::fs::create_dir(t.path().join("tmp/snap-x")).unwrap();
+        let r = store.gc(Duration::from_secs(1)).unwrap();
+        assert!(r.ran);
+        let mut left: Vec<String> = std::fs::read_dir(&ingest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["pull-abc.partial", "push-abc.upload"]);
+        assert_eq!(std::fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
 
     #[test]
     fn filters() {
