@@ -101,6 +101,12 @@ pub struct CreateFlags {
     /// none | host
     #[arg(long, default_value = "none")]
     pub network: String,
+    /// Publish a port (needs bridge networking, which berth does not have yet).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports (needs bridge networking, which berth does not have yet).
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// max-size=10m, max-file=3
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,

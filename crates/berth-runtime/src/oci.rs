@@ -143,6 +143,20 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
         .with_detach(true)
         .build()
         .map_err(err("create container"))?;
+    // A new network namespace starts with loopback down; Docker's (and runc's) is up.
+    let new_netns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
+            })
+        });
+    if new_netns {
+        let pid = container.pid().ok_or("the container has no init pid")?;
+        loopback_up(pid.as_raw())?;
+    }
     let mut saved_term = None;
     if let Some((path, t)) = console {
         let master = t
@@ -167,6 +181,33 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
         eprintln!("berth oci: delete {id}: {e}");
     }
     status
+}
+
+/// `ip link set lo up` inside the network namespace of `pid`.
+fn loopback_up(pid: i32) -> Result<()> {
+    let out = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "link",
+            "set",
+            "lo",
+            "up",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!("bring loopback up (nsenter and ip from util-linux and iproute2): {e}")
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "bring loopback up: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 fn foreground(init: Pid) -> Result<i32> {

@@ -239,6 +239,9 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         }),
         None => None,
     };
+    if !f.publish.is_empty() || f.publish_all {
+        bail!("publishing ports (-p/-P) needs bridge networking, which this berth does not have yet; use --network host and bind the port inside the container");
+    }
     if !matches!(f.network.as_str(), "none" | "host") {
         bail!(
             "--network {:?}: this berth supports none and host (bridge networks are not built yet)",

@@ -1092,3 +1092,57 @@ fn system_prune_removes_stopped_containers_and_crash_leftovers() {
     assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
     c.check_clean();
 }
+
+#[test]
+fn network_none_and_host() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    // Default: a private network namespace with only loopback, which is up.
+    let links = c
+        .berth(&["run", "--rm", "bb", "ip", "-o", "link"])
+        .ok()
+        .stdout();
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains("lo:") && links.contains("UP"), "{links}");
+    assert_eq!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "bb",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "127.0.0.1"
+        ])
+        .code(),
+        0
+    );
+    // --network host sees the host's interfaces.
+    let host = sh("ip -o link | wc -l");
+    assert_eq!(
+        c.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "bb",
+            "sh",
+            "-c",
+            "ip -o link | wc -l"
+        ])
+        .ok()
+        .stdout()
+        .trim(),
+        host.trim()
+    );
+    // Publishing needs the bridge networks of a later issue: a clear refusal, exit 125.
+    let r = c.berth(&["run", "--rm", "-p", "8080:80", "bb", "true"]);
+    assert_eq!(r.code(), 125);
+    assert!(
+        r.stderr().contains("needs bridge networking"),
+        "{}",
+        r.stderr()
+    );
+}
