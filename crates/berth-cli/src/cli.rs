@@ -110,6 +110,8 @@ pub enum Command {
     /// (internal) The monitor of a detached container.
     #[command(hide = true)]
     ContainerMonitor { id: String },
+    /// Check a Dockerfile (`--check`): parse and lint it, show stages, args and instructions.
+    Build(BuildArgs),
     /// (internal) berth's built-in OCI runtime, with runc's command surface.
     #[command(hide = true)]
     Oci(OciArgs),

@@ -349,3 +349,21 @@ pub enum OciVerb {
         id: String,
     },
 }
+
+/// `berth build` (only `--check` so far).
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Build context directory, or `-` for a Dockerfile on stdin.
+    pub context: String,
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Parse and lint without building; print stages, args and instructions with lines.
+    #[arg(long)]
+    pub check: bool,
+    /// `json` for the stable machine-readable form of --check.
+    #[arg(long)]
+    pub format: Option<String>,
+}

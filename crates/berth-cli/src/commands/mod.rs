@@ -1,6 +1,7 @@
 //! One function per command; each opens the store, calls the engine, prints.
 
 mod archive;
+mod build;
 mod containers;
 mod images;
 mod oci;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::ContainerMonitor { id } => containers::monitor(&root, &id),
         Command::Oci(a) => Ok(oci::main(&root, a)),
+        Command::Build(a) => build::run(a),
 
         // registry
         Command::Pull(a) => registry::pull(&root, a),

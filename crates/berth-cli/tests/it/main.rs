@@ -3,6 +3,7 @@
 
 mod archives;
 mod bootstrap;
+mod build;
 mod common;
 mod concurrency;
 mod containers;
