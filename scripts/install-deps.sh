@@ -3,11 +3,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
-  build-essential pkg-config libseccomp-dev \
-  busybox-static debootstrap tar gzip zstd xz-utils ca-certificates \
-  skopeo podman runc uidmap docker-registry apache2-utils \
-  iproute2 util-linux nftables iptables hyperfine tini bc curl openssl >/dev/null
+apt-get install -y -qq --no-install-recommends $(grep -v '^#' "$(dirname "$0")/apt-packages.txt") >/dev/null
 # podman (a peer in tests and benchmarks) needs these limits and runc on this machine kind.
 mkdir -p /etc/containers
 if ! grep -qs 'berth: podman peer settings' /etc/containers/containers.conf; then

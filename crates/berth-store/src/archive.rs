@@ -17,7 +17,6 @@ use berth_image::layer::DevicePolicy;
 use berth_image::manifest::{self, Descriptor};
 use berth_image::media;
 use berth_image::reference::{familiar, Reference};
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -218,7 +217,10 @@ impl Store {
         for c in candidates {
             let mut layers: Vec<LayerRecord> = Vec::new();
             for (i, l) in c.layers.iter().enumerate() {
-                if let Some(known) = self.known_layer(l.expected.as_ref().map(|d| &d.digest))? {
+                if let Some(known) = match &l.expected {
+                    Some(d) => self.layer_record(&d.digest)?,
+                    None => None,
+                } {
                     layers.push(known);
                     continue;
                 }
@@ -275,35 +277,6 @@ impl Store {
             )?);
         }
         Ok(out)
-    }
-
-    /// A layer this store already has under that blob digest.
-    fn known_layer(&self, digest: Option<&Digest>) -> Result<Option<LayerRecord>> {
-        let Some(d) = digest else { return Ok(None) };
-        if !self.blobs.exists(d) {
-            return Ok(None);
-        }
-        let row: Option<(String, i64, String, i64, i64)> = self
-            .db()
-            .query_row(
-                "SELECT media_type, size, diff_id, tar_size, content_size FROM layers WHERE digest = ?1 LIMIT 1",
-                [d.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?;
-        Ok(match row {
-            Some((media_type, size, diff_id, tar_size, content_size)) => Some(LayerRecord {
-                digest: d.clone(),
-                media_type,
-                size: size as u64,
-                diff_id: diff_id
-                    .parse()
-                    .map_err(|e| Error::invalid(format!("store database: {e}")))?,
-                tar_size: tar_size as u64,
-                content_size: content_size as u64,
-            }),
-            None => None,
-        })
     }
 }
 
