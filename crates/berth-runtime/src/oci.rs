@@ -183,31 +183,49 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
     status
 }
 
-/// `ip link set lo up` inside the network namespace of `pid`.
+/// Brings `lo` up inside the network namespace of `pid`, from a thread that joins that
+/// namespace (setns affects only the calling thread) and ends with it.
 fn loopback_up(pid: i32) -> Result<()> {
-    let out = std::process::Command::new("nsenter")
-        .args([
-            "-t",
-            &pid.to_string(),
-            "-n",
-            "ip",
-            "link",
-            "set",
-            "lo",
-            "up",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| {
-            format!("bring loopback up (nsenter and ip from util-linux and iproute2): {e}")
-        })?;
-    if !out.status.success() {
-        return Err(format!(
-            "bring loopback up: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| format!("open the container's network namespace: {e}"))?;
+    std::thread::spawn(move || -> Result<()> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("join the container's network namespace: {e}"))?;
+        let sock = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Inet,
+            nix::sys::socket::SockType::Datagram,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| format!("socket: {e}"))?;
+        // SAFETY: ifreq is plain data; zeroed is a valid value and we set the name.
+        #[allow(unsafe_code)]
+        let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+            *d = *s as libc::c_char;
+        }
+        // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the `ifreq` we own, on a socket
+        // we own; the union field written is the one these requests use.
+        #[allow(unsafe_code)]
+        unsafe {
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) < 0 {
+                return Err(format!(
+                    "read loopback flags: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) < 0 {
+                return Err(format!(
+                    "bring loopback up: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| "loopback thread panicked".to_string())?
 }
 
 fn foreground(init: Pid) -> Result<i32> {
