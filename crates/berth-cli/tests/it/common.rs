@@ -366,3 +366,27 @@ impl Ctx {
             .collect()
     }
 }
+
+/// podman with a private store, so tests do not share state (an interop peer).
+pub struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        Podman {
+            dir: tempfile::Builder::new()
+                .prefix("berth-podman-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// Runs `podman ARGS` (a shell fragment) on this store; its stdout.
+    pub fn run(&self, args: &str) -> String {
+        sh(&format!(
+            "podman --root {0}/root --runroot {0}/run --storage-driver vfs --cgroup-manager cgroupfs --events-backend none {args}",
+            self.dir.path().display()
+        ))
+    }
+}

@@ -2,29 +2,6 @@
 
 use crate::common::*;
 
-/// podman with a private store, so tests do not share state.
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Podman {
-        Podman {
-            dir: tempfile::Builder::new()
-                .prefix("berth-podman-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-    fn run(&self, args: &str) -> String {
-        let d = self.dir.path();
-        sh(&format!(
-            "podman --root {0}/root --runroot {0}/run --storage-driver vfs --cgroup-manager cgroupfs --events-backend none {args}",
-            d.display()
-        ))
-    }
-}
-
 #[test]
 fn berth_archives_load_in_podman_with_the_same_digests() {
     let c = Ctx::new();

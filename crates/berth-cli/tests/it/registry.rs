@@ -170,28 +170,6 @@ impl Drop for Server {
     }
 }
 
-/// podman with a private store (as in interop.rs).
-struct Podman {
-    dir: tempfile::TempDir,
-}
-
-impl Podman {
-    fn new() -> Podman {
-        Podman {
-            dir: tempfile::Builder::new()
-                .prefix("berth-podman-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-    fn run(&self, args: &str) -> String {
-        sh(&format!(
-            "podman --root {0}/root --runroot {0}/run --storage-driver vfs --cgroup-manager cgroupfs --events-backend none {args}",
-            self.dir.path().display()
-        ))
-    }
-}
-
 /// Runs berth with extra environment (credentials file).
 fn berth_env(c: &Ctx, env: &[(&str, &Path)], args: &[&str]) -> Run {
     let mut cmd = c.cmd(args);
