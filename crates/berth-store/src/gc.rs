@@ -134,6 +134,20 @@ fn is_resumable(e: &std::fs::DirEntry) -> bool {
             .is_some_and(|age| age < RESUME_WINDOW)
 }
 
+/// Blobs and snapshots (hex names) that `images` reference.
+fn reachable_from(images: &[ImageRecord]) -> (HashSet<String>, HashSet<String>) {
+    let mut blobs = HashSet::new();
+    let mut snaps = HashSet::new();
+    for img in images {
+        blobs.insert(img.id.hex().to_string());
+        blobs.insert(img.manifest.hex().to_string());
+        blobs.extend(img.layers.iter().map(|l| l.digest.hex().to_string()));
+        let diffs: Vec<Digest> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
+        snaps.extend(chain_ids(&diffs).iter().map(|c| c.hex().to_string()));
+    }
+    (blobs, snaps)
+}
+
 /// Bytes a path really takes on disk (allocated blocks; hardlinks counted once), like `du`.
 pub fn disk_usage(path: &Path) -> u64 {
     let mut seen = HashSet::new();
@@ -268,16 +282,7 @@ impl Store {
 
     /// Blobs and snapshots reachable from the database.
     pub(crate) fn reachable(&self) -> Result<(HashSet<String>, HashSet<String>)> {
-        let mut blobs = HashSet::new();
-        let mut snaps = HashSet::new();
-        for img in self.images()? {
-            blobs.insert(img.id.hex().to_string());
-            blobs.insert(img.manifest.hex().to_string());
-            blobs.extend(img.layers.iter().map(|l| l.digest.hex().to_string()));
-            let diffs: Vec<Digest> = img.layers.iter().map(|l| l.diff_id.clone()).collect();
-            snaps.extend(chain_ids(&diffs).iter().map(|c| c.hex().to_string()));
-        }
-        Ok((blobs, snaps))
+        Ok(reachable_from(&self.images()?))
     }
 
     /// Deletes everything no image references. Waits up to `wait` for writers to finish;
@@ -344,10 +349,12 @@ impl Store {
 
     /// Disk usage of the store, as `berth system df` shows it.
     pub fn usage(&self) -> Result<Usage> {
-        let (reach_blobs, reach_snaps) = self.reachable()?;
-        let mut u = Usage::default();
         let images = self.images()?;
-        u.images = images.len();
+        let (reach_blobs, reach_snaps) = reachable_from(&images);
+        let mut u = Usage {
+            images: images.len(),
+            ..Default::default()
+        };
         for img in &images {
             if !self.image_users(&img.id)?.is_empty() {
                 u.images_active += 1;
