@@ -112,6 +112,9 @@ pub enum Command {
     ContainerMonitor { id: String },
     /// Check a Dockerfile (`--check`): parse and lint it, show stages, args and instructions.
     Build(BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// (internal) berth's built-in OCI runtime, with runc's command surface.
     #[command(hide = true)]
     Oci(OciArgs),

@@ -353,17 +353,92 @@ pub enum OciVerb {
 /// `berth build` (only `--check` so far).
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// Build context directory, or `-` for a Dockerfile on stdin.
+    /// Build context: a directory, or `-` (a Dockerfile, or a tar of the context, on stdin).
     pub context: String,
-    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    /// The Dockerfile (default: CONTEXT/Dockerfile; `-` reads it from stdin).
     #[arg(short, long)]
     pub file: Option<PathBuf>,
-    #[arg(long = "build-arg")]
+    /// Name the result (repeatable).
+    #[arg(short, long = "tag")]
+    pub tags: Vec<String>,
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_args: Vec<String>,
+    /// Build up to this stage only.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Run every step again.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull missing base images (`--pull=false`: never).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pull: bool,
+    /// Add a label to the image (KEY=VALUE, repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Write the image id to this file.
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// auto, plain (every step and its output) or quiet (the id only).
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Print only the image id.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// type=local,dest=DIR | type=tar,dest=FILE | type=oci,dest=FILE | type=docker,dest=FILE
+    #[arg(short, long = "output")]
+    pub outputs: Vec<String>,
+    /// id=ID,src=FILE: a secret RUN --mount=type=secret can read (never stored).
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    /// Network for RUN steps: default, host or none.
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// Only linux/<this machine's architecture> (berth does not emulate).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Merge the layers the build adds into one.
+    #[arg(long)]
+    pub squash: bool,
+    /// Say why each step that runs missed the cache.
+    #[arg(long)]
+    pub explain: bool,
+    /// Let RUN steps trust the host's CA bundle (for TLS-inspecting proxies): mounted at
+    /// /run/berth/host-ca.crt with SSL_CERT_FILE, PIP_CERT, REQUESTS_CA_BUNDLE,
+    /// CURL_CA_BUNDLE, NODE_EXTRA_CA_CERTS, GIT_SSL_CAINFO pointing at it.
+    #[arg(long, env = "BERTH_HOST_CERTS")]
+    pub host_certs: bool,
+    /// Import build cache first: type=local,src=DIR.
+    #[arg(long)]
+    pub cache_from: Vec<String>,
+    /// Export the build cache afterwards: type=local,dest=DIR.
+    #[arg(long)]
+    pub cache_to: Option<String>,
+    /// OCI runtime for RUN steps (default: berth's own).
+    #[arg(long, default_value = "")]
+    pub runtime: String,
     /// Parse and lint without building; print stages, args and instructions with lines.
     #[arg(long)]
     pub check: bool,
     /// `json` for the stable machine-readable form of --check.
     #[arg(long)]
     pub format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Remove build cache: all of it, or what is older than --filter until=, or the least
+    /// recently used beyond --keep-storage.
+    Prune {
+        #[arg(long)]
+        keep_storage: Option<String>,
+        /// until=DURATION (e.g. 24h)
+        #[arg(long)]
+        filter: Vec<String>,
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Show how much the build cache holds.
+    Du,
 }

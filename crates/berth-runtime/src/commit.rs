@@ -40,6 +40,20 @@ fn header_for(m: &std::fs::Metadata, ty: tar::EntryType, size: u64) -> tar::Head
 
 /// Writes the upper directory as an OCI layer tar.
 pub fn diff_tar<W: Write>(upper: &Path, out: W) -> std::io::Result<W> {
+    diff_tar_clamped(upper, out, None)
+}
+
+/// `diff_tar`, with modification times clamped to `clamp` (SOURCE_DATE_EPOCH).
+pub fn diff_tar_clamped<W: Write>(upper: &Path, out: W, clamp: Option<u64>) -> std::io::Result<W> {
+    let header_for = |m: &std::fs::Metadata, ty: tar::EntryType, size: u64| {
+        let mut h = header_for(m, ty, size);
+        if let Some(c) = clamp {
+            if h.mtime().unwrap_or(0) > c {
+                h.set_mtime(c);
+            }
+        }
+        h
+    };
     let mut b = tar::Builder::new(out);
     let walker = walkdir::WalkDir::new(upper)
         .min_depth(1)

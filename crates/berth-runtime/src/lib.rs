@@ -19,6 +19,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;
+pub mod task;
 pub mod volumes;
 
 pub use model::{Container, ContainerConfig, ContainerState, Mount, RestartPolicy, Status};
@@ -428,7 +429,7 @@ fn generate_name() -> String {
 }
 
 /// The host's resolv.conf without loopback name servers (unreachable from a container).
-fn resolv_conf() -> String {
+pub(crate) fn resolv_conf() -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     host.lines()
         .filter(|l| {

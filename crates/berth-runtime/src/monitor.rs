@@ -450,7 +450,7 @@ fn forward_signals(runtime_pid: i32, terminal: bool) -> Arc<AtomicI32> {
 }
 
 /// The last error the OCI runtime logged.
-fn runtime_error(log: &std::path::Path) -> Option<String> {
+pub(crate) fn runtime_error(log: &std::path::Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     let line = text
         .lines()

@@ -83,6 +83,21 @@ CREATE TABLE container_volumes (
     PRIMARY KEY (container, volume)
 );
 "#,
+    r#"
+CREATE TABLE build_cache (
+    key TEXT PRIMARY KEY,               -- content-based cache key of one build step
+    state TEXT NOT NULL,                -- JSON: the stage's layers and config after the step
+    size INTEGER NOT NULL DEFAULT 0,    -- bytes of the step's own layer (0: config only)
+    created INTEGER NOT NULL,
+    last_used INTEGER NOT NULL
+);
+CREATE TABLE build_steps (
+    position TEXT PRIMARY KEY,          -- Dockerfile + stage + step: where a step sits
+    key TEXT NOT NULL,                  -- its key in the latest build
+    inputs TEXT NOT NULL,               -- JSON: what the key was made of (explains misses)
+    updated INTEGER NOT NULL
+);
+"#,
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection> {

@@ -282,7 +282,13 @@ impl Store {
 
     /// Blobs and snapshots reachable from the database.
     pub(crate) fn reachable(&self) -> Result<(HashSet<String>, HashSet<String>)> {
-        Ok(reachable_from(&self.images()?))
+        let (mut blobs, mut snaps) = reachable_from(&self.images()?);
+        for layers in self.build_cache_layers()? {
+            blobs.extend(layers.iter().map(|l| l.digest.hex().to_string()));
+            let diffs: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+            snaps.extend(chain_ids(&diffs).iter().map(|c| c.hex().to_string()));
+        }
+        Ok((blobs, snaps))
     }
 
     /// Deletes everything no image references. Waits up to `wait` for writers to finish;

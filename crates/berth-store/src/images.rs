@@ -12,7 +12,7 @@ use berth_image::reference::{familiar, Reference};
 use rusqlite::{params, OptionalExtension, Row};
 
 /// One layer of a stored image.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerRecord {
     pub digest: Digest,
     pub media_type: String,

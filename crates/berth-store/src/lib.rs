@@ -9,6 +9,7 @@
 pub mod archive;
 mod blobs;
 pub mod bootstrap;
+pub mod build_cache;
 pub mod check;
 pub mod containers;
 mod db;

@@ -6,7 +6,7 @@
 //! finds the first one's result and discards its own.
 
 use crate::error::{Error, IoContext, Result};
-use crate::images::ImageRecord;
+use crate::images::{ImageRecord, LayerRecord};
 use crate::layers::{chain_ids, open_plain};
 use crate::util::{now, random_name};
 use crate::Store;
@@ -23,11 +23,17 @@ impl Store {
     /// Makes sure every layer of an image is unpacked; returns the `fs` directories,
     /// bottom layer first.
     pub fn ensure_snapshots(&self, image: &ImageRecord) -> Result<Vec<PathBuf>> {
+        self.ensure_layer_snapshots(&image.layers)
+    }
+
+    /// Makes sure every layer of a stack is unpacked; returns the `fs` directories,
+    /// bottom layer first.
+    pub fn ensure_layer_snapshots(&self, layers: &[LayerRecord]) -> Result<Vec<PathBuf>> {
         let _lease = self.lease()?;
-        let diff_ids: Vec<Digest> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let chains = chain_ids(&diff_ids);
         let mut out = Vec::new();
-        for (i, (layer, chain)) in image.layers.iter().zip(&chains).enumerate() {
+        for (i, (layer, chain)) in layers.iter().zip(&chains).enumerate() {
             let dir = self.snapshot_dir(chain);
             let recorded: bool = self
                 .db()

@@ -81,7 +81,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::ContainerMonitor { id } => containers::monitor(&root, &id),
         Command::Oci(a) => Ok(oci::main(&root, a)),
-        Command::Build(a) => build::run(a),
+        Command::Build(a) => build::run(&root, a),
+        Command::Builder(b) => build::builder(&root, b),
 
         // registry
         Command::Pull(a) => registry::pull(&root, a),

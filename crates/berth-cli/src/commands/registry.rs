@@ -338,3 +338,19 @@ pub fn check(root: &Path) -> Result<i32> {
         Ok(1)
     }
 }
+
+/// Pulls one image for a build's FROM (default registry settings, this platform).
+pub fn pull_for_build(store: &berth_store::Store, name: &str) -> Result<berth_store::ImageRecord> {
+    let r = Reference::parse_tagged(name)?;
+    let opts = Options::from_env()?;
+    let client = Client::connect(&r.domain, &r.path, &opts)?;
+    let rep = pull::pull_with(
+        store,
+        &client,
+        &r,
+        &Platform::host(),
+        &opts,
+        &Reporter::new(true),
+    )?;
+    Ok(rep.image)
+}
