@@ -65,6 +65,17 @@ struct Builder<'a> {
     log_path: PathBuf,
     epoch: Option<i64>,
     position_prefix: String,
+    flattened: Mutex<Vec<Digest>>,
+}
+
+/// Lower layers one step mounts before the bottom ones are merged (BERTH_MAX_LOWERS
+/// overrides it, for tests).
+fn max_lowers() -> usize {
+    std::env::var("BERTH_MAX_LOWERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n >= 2)
+        .unwrap_or(200)
 }
 
 fn key_of(v: &Value) -> Digest {
@@ -263,6 +274,7 @@ pub fn build(
         log_path,
         epoch,
         position_prefix,
+        flattened: Mutex::new(Vec::new()),
     };
     let result = b.run_plan(&plan.waves, plan.target);
     let _ = std::fs::remove_dir_all(&work);
@@ -727,9 +739,28 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// Mounts the stage's layers with a fresh upper directory.
+    /// Mounts the stage's layers with a fresh upper directory. Past the overlay's layer
+    /// limit, the bottom layers are merged into one directory first (once per build).
     fn mount(&self, layers: &[LayerRecord], dir: &Path) -> Result<Mounted> {
-        let lowers = self.store.ensure_layer_snapshots(layers)?;
+        let mut lowers = self.store.ensure_layer_snapshots(layers)?;
+        let max = max_lowers();
+        if lowers.len() > max {
+            let keep = max / 2;
+            let cut = lowers.len() - keep;
+            let diffs: Vec<Digest> = layers[..cut].iter().map(|l| l.diff_id.clone()).collect();
+            let chain = berth_store::chain_ids(&diffs).pop().expect("layers");
+            let flat = self.work.join(format!("flat-{}", chain.hex()));
+            let mut done = self.flattened.lock().expect("lock");
+            if !done.contains(&chain) {
+                let bottom: Vec<&Path> = lowers[..cut].iter().map(|p| p.as_path()).collect();
+                fsops::merge_layers(&bottom, &flat).map_err(io_err("flatten the lower layers"))?;
+                done.push(chain);
+            }
+            drop(done);
+            let mut rest = vec![flat];
+            rest.extend(lowers.drain(cut..));
+            lowers = rest;
+        }
         for d in ["upper", "work", "rootfs", "empty"] {
             std::fs::create_dir_all(dir.join(d))
                 .map_err(io_err(format!("create {}", dir.join(d).display())))?;

@@ -5,6 +5,81 @@ use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// For snapshot directories `<root>/snapshots/<hex>/fs`: the store root and, for each,
+/// a short link `l/<12 hex>` below it (created if missing) pointing at the directory.
+fn short_lowers(lowers: &[PathBuf]) -> io::Result<Option<(PathBuf, Vec<String>)>> {
+    let mut base: Option<PathBuf> = None;
+    let mut rel = Vec::new();
+    for p in lowers.iter().rev() {
+        let (Some(hex_dir), Some(snaps)) = (p.parent(), p.parent().and_then(|d| d.parent())) else {
+            return Ok(None);
+        };
+        let Some(root) = snaps.parent() else {
+            return Ok(None);
+        };
+        if p.file_name() != Some("fs".as_ref()) || snaps.file_name() != Some("snapshots".as_ref()) {
+            return Ok(None);
+        }
+        match &base {
+            Some(b) if b != root => return Ok(None),
+            None => base = Some(root.to_path_buf()),
+            _ => {}
+        }
+        let hex = hex_dir
+            .file_name()
+            .expect("named")
+            .to_string_lossy()
+            .into_owned();
+        let want = PathBuf::from(format!("../snapshots/{hex}/fs"));
+        let links = root.join("l");
+        std::fs::create_dir_all(&links)?;
+        let mut name = hex[..hex.len().min(12)].to_string();
+        let link = links.join(&name);
+        match std::fs::read_link(&link) {
+            Ok(t) if t == want => {}
+            Ok(_) => name = hex.clone(), // a prefix clash: the full name is unique
+            Err(_) => match std::os::unix::fs::symlink(&want, &link) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if std::fs::read_link(&link).ok().as_ref() != Some(&want) {
+                        name = hex.clone();
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+        }
+        if name == hex {
+            let l = links.join(&name);
+            if std::fs::read_link(&l).is_err() {
+                std::os::unix::fs::symlink(&want, &l)?;
+            }
+        }
+        rel.push(format!("l/{name}"));
+    }
+    Ok(base.map(|b| (b, rel)))
+}
+
+/// Mounts with relative lower paths, from a thread with its own working directory.
+fn mount_from(dir: &Path, data: String, target: &Path) -> io::Result<()> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> io::Result<()> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).map_err(io::Error::from)?;
+            std::env::set_current_dir(dir)?;
+            let data = std::ffi::CString::new(data).map_err(io::Error::other)?;
+            mount(
+                "overlay",
+                target,
+                "overlay",
+                MountFlags::empty(),
+                Some(data.as_c_str()),
+            )
+            .map_err(|e| io::Error::other(format!("mount overlay at {}: {e}", target.display())))
+        })
+        .join()
+        .expect("mount thread")
+    })
+}
+
 /// Mounts `lowers` (bottom layer first) with `upper`/`work` at `target`.
 pub fn mount_overlay(
     lowers: &[PathBuf],
@@ -32,6 +107,19 @@ pub fn mount_overlay(
         work.display()
     );
     if data.len() >= 4000 {
+        // Too long for one page: name the layers through short links, relative to the
+        // store root, and mount from a thread whose working directory is that root.
+        if let Some((base, rel)) = short_lowers(lowers)? {
+            let short = format!(
+                "lowerdir={},upperdir={},workdir={}",
+                rel.join(":"),
+                upper.display(),
+                work.display()
+            );
+            if short.len() < 4000 {
+                return mount_from(&base, short, target);
+            }
+        }
         return Err(io::Error::other(format!(
             "the image has {} layers, more than one overlay mount can take here; flatten it (berth build --squash) first",
             lowers.len()

@@ -471,3 +471,96 @@ fn berth_images_run_in_podman_and_buildah_images_run_in_berth() {
     );
     let _ = std::fs::remove_dir_all(&broot);
 }
+
+#[test]
+fn deep_images_build_and_run_past_the_overlay_mount_limit() {
+    let c = Ctx::new();
+    c.busybox("base:1");
+    let mut df =
+        String::from("FROM base:1\nRUN rm /data/seed.txt && mkdir /keep && echo 0 > /keep/n\n");
+    let mut files = Vec::new();
+    for i in 0..60 {
+        df.push_str(&format!("COPY f{i} /files/\n"));
+        files.push((format!("f{i}"), format!("{i}\n")));
+    }
+    df.push_str("RUN test ! -e /data/seed.txt && cat /files/f0 /files/f59 /keep/n > /sum\n");
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let dir = context(&c, "deep", &df, &files);
+    // Merge the bottom layers early (at 8), so this test sees the merge at work.
+    let r = Run {
+        out: c
+            .cmd(&["build", "-t", "deep:1", &dir])
+            .env("BERTH_MAX_LOWERS", "8")
+            .output()
+            .unwrap(),
+    }
+    .ok();
+    assert!(r.stdout().starts_with("sha256:"));
+    // 63 layers: more than the long-path mount could take; berth run mounts them all.
+    let layers = c.inspect("deep:1")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(layers, 63);
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "deep:1",
+            "sh",
+            "-c",
+            "cat /sum; ls /files | wc -l; test ! -e /data/seed.txt && echo gone",
+        ])
+        .ok();
+    assert_eq!(out.stdout(), "0\n59\n0\n60\ngone\n");
+}
+
+#[test]
+fn dockerfile_from_stdin_onbuild_and_ignore_file_beside_dockerfile() {
+    let c = Ctx::new();
+    c.busybox("base:1");
+    // A Dockerfile on stdin with an empty context.
+    let df = c.path("stdin.Dockerfile");
+    std::fs::write(
+        &df,
+        "FROM base:1\nONBUILD RUN echo triggered > /onbuild\nRUN echo parent > /p\n",
+    )
+    .unwrap();
+    c.berth_stdin(&["build", "-q", "-t", "parent:1", "-"], &df)
+        .ok();
+    // A child of it runs the trigger first.
+    let dir = context(
+        &c,
+        "child",
+        "FROM parent:1\nCOPY . /ctx/\n",
+        &[("keep.txt", "k"), ("drop.txt", "d")],
+    );
+    std::fs::create_dir_all(c.path("child/build")).unwrap();
+    std::fs::rename(
+        c.path("child/Dockerfile"),
+        c.path("child/build/App.Dockerfile"),
+    )
+    .unwrap();
+    std::fs::write(
+        c.path("child/build/App.Dockerfile.dockerignore"),
+        "drop.txt\nbuild\n",
+    )
+    .unwrap();
+    std::fs::write(c.path("child/.dockerignore"), "keep.txt\n").unwrap();
+    let f = c.path("child/build/App.Dockerfile");
+    build(&c, &["-f", f.to_str().unwrap(), "-t", "child:1", &dir]).ok();
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "child:1",
+            "sh",
+            "-c",
+            "cat /onbuild /p; ls /ctx",
+        ])
+        .ok();
+    assert_eq!(out.stdout(), "triggered\nparent\nkeep.txt\n");
+}
