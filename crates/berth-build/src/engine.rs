@@ -1428,8 +1428,8 @@ impl Builder<'_> {
         let tail = Mutex::new(std::collections::VecDeque::<String>::new());
         let partial = Mutex::new(Vec::<u8>::new());
         let emit = |line: &str| {
-            let l = format!("#{no} {line}");
-            self.say(&l);
+            self.write_log(&format!("#{no} {line}"));
+            self.log.output(no, line);
             let mut t = tail.lock().expect("lock");
             t.push_back(line.to_string());
             if t.len() > 15 {

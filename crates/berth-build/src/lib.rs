@@ -123,7 +123,12 @@ pub struct Options {
 
 /// Receives the build's progress lines.
 pub trait Log: Sync {
+    /// A step header, a cache verdict, a summary.
     fn line(&self, s: &str);
+    /// One line of a RUN step's output (`step` is its number).
+    fn output(&self, step: usize, s: &str) {
+        self.line(&format!("#{step} {s}"));
+    }
 }
 
 /// What a build produced.

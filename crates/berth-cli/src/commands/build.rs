@@ -11,15 +11,58 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
-struct Lines {
-    quiet: bool,
+/// Plain lines (CI logs, `--progress plain`), nothing (`quiet`), or on a terminal the
+/// step lines with a spinner showing the running steps' latest output line.
+enum Lines {
+    Plain,
+    Quiet,
+    Tty(indicatif::ProgressBar),
+}
+
+impl Lines {
+    fn new(quiet: bool, plain: bool) -> Lines {
+        if quiet {
+            Lines::Quiet
+        } else if !plain && std::io::stderr().is_terminal() {
+            let pb = indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
+                    .expect("valid template"),
+            );
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            Lines::Tty(pb)
+        } else {
+            Lines::Plain
+        }
+    }
+
+    fn done(&self) {
+        if let Lines::Tty(pb) = self {
+            pb.finish_and_clear();
+        }
+    }
 }
 
 impl Log for Lines {
     fn line(&self, s: &str) {
-        if !self.quiet {
-            let mut e = std::io::stderr().lock();
-            let _ = writeln!(e, "{s}");
+        match self {
+            Lines::Plain => {
+                let mut e = std::io::stderr().lock();
+                let _ = writeln!(e, "{s}");
+            }
+            Lines::Quiet => {}
+            Lines::Tty(pb) => {
+                pb.println(s);
+                if s.starts_with('#') && !s.contains(" DONE ") && !s.ends_with("CACHED") {
+                    pb.set_message(s.to_string());
+                }
+            }
+        }
+    }
+
+    fn output(&self, step: usize, s: &str) {
+        match self {
+            Lines::Tty(pb) => pb.set_message(format!("#{step} {s}")),
+            _ => self.line(&format!("#{step} {s}")),
         }
     }
 }
@@ -185,12 +228,14 @@ pub fn run(root: &Path, a: BuildArgs) -> Result<i32> {
             eprintln!("imported {n} build cache records from {}", dir.display());
         }
     }
-    let log = Lines { quiet };
+    let log = Lines::new(quiet, plain);
     let store_for_pull = &rt.store;
     let pull = |name: &str| {
         super::registry::pull_for_build(store_for_pull, name).map_err(|e| format!("{e:#}"))
     };
-    let built = match berth_build::build(&rt, &opts, &log, &pull) {
+    let result = berth_build::build(&rt, &opts, &log, &pull);
+    log.done();
+    let built = match result {
         Ok(b) => b,
         Err(e) => {
             let msg = e.to_string();
@@ -221,7 +266,6 @@ pub fn run(root: &Path, a: BuildArgs) -> Result<i32> {
     if !tar_to_stdout {
         println!("{}", built.image.id);
     }
-    let _ = std::io::stdout().is_terminal();
     Ok(0)
 }
 
