@@ -81,19 +81,19 @@ export B BA app
 bb; $B run --rm app:test /usr/local/bin/app
 ba
 
-hyperfine --warmup 0 --runs 3 --export-markdown "$work/cold.md" \
+hyperfine --shell bash --warmup 0 --runs 3 --export-markdown "$work/cold.md" \
   --prepare "$B builder prune -f >/dev/null; $B rmi -f app:test >/dev/null 2>&1 || true" \
-  -n "berth build (cold)" "bash -c bb" \
+  -n "berth build (cold)" bb \
   --prepare "$BA rmi -f app:test >/dev/null 2>&1 || true; $BA rmi --prune >/dev/null 2>&1 || true" \
-  -n "buildah bud (cold)" "bash -c ba"
+  -n "buildah bud (cold)" ba
 bb; ba
-hyperfine --warmup 1 --runs 10 --export-markdown "$work/noop.md" \
-  -n "berth build (no-op)" "bash -c bb" \
-  -n "buildah bud (no-op)" "bash -c ba"
+hyperfine --shell bash --warmup 1 --runs 10 --export-markdown "$work/noop.md" \
+  -n "berth build (no-op)" bb \
+  -n "buildah bud (no-op)" ba
 # One line of one source file changes each run (a counter in a comment).
-hyperfine --warmup 1 --runs 5 --export-markdown "$work/change.md" \
-  --prepare "echo \"// \$RANDOM\" >> $app/src/f3.c" -n "berth build (one-line change)" "bash -c bb" \
-  --prepare "echo \"// \$RANDOM\" >> $app/src/f3.c" -n "buildah bud (one-line change)" "bash -c ba"
+hyperfine --shell bash --warmup 1 --runs 5 --export-markdown "$work/change.md" \
+  --prepare "echo \"// \$RANDOM\" >> $app/src/f3.c" -n "berth build (one-line change)" bb \
+  --prepare "echo \"// \$RANDOM\" >> $app/src/f3.c" -n "buildah bud (one-line change)" ba
 echo "// once more" >> "$app/src/f3.c"
 $B build --progress plain -f "$app/Dockerfile.berth" "$app" 2>&1 | grep -E "cache miss|CACHED|DONE" > "$work/explain.txt" || true
 

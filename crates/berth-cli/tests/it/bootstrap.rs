@@ -61,6 +61,19 @@ fn bootstrap_debian_bookworm_minbase() {
         "no /proc contents"
     );
     c.check_clean();
+
+    // apt works in a build on it (plain http to the mirror the host uses).
+    let ctx = c.path("apt");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base/debian:bookworm\nRUN apt-get update -q && apt-get install -y -q --no-install-recommends hello && rm -rf /var/lib/apt/lists/*\nCMD [\"hello\"]\n",
+    )
+    .unwrap();
+    c.berth(&["build", "-q", "-t", "hello:1", ctx.to_str().unwrap()]).ok();
+    assert_eq!(c.berth(&["run", "--rm", "hello:1"]).ok().stdout(), "Hello, world!\n");
+    c.check_clean();
+
     // Unknown distributions get a clear error.
     c.berth(&["bootstrap", "alpine:3.19"])
         .fails_with("debian and ubuntu");
