@@ -11,6 +11,7 @@ mod blobs;
 pub mod bootstrap;
 pub mod check;
 pub mod containers;
+pub mod networks;
 mod db;
 mod error;
 pub mod gc;
