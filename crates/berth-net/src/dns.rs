@@ -224,7 +224,10 @@ mod tests {
     fn parses_and_answers() {
         let m = query("Web.berth", TYPE_A);
         let q = parse_query(&m).unwrap();
-        assert_eq!((q.id, q.name.as_str(), q.qtype, q.end), (0x1234, "web.berth", 1, m.len()));
+        assert_eq!(
+            (q.id, q.name.as_str(), q.qtype, q.end),
+            (0x1234, "web.berth", 1, m.len())
+        );
         let r = answer(&m, &q, &["10.1.0.2".parse().unwrap()], 0);
         assert_eq!(&r[0..2], &[0x12, 0x34]);
         assert_eq!(r[2] & 0x80, 0x80, "a response");

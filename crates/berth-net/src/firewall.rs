@@ -115,10 +115,22 @@ mod tests {
 
     #[test]
     fn rules_are_tagged() {
-        let r = network_rules("n1", "br-n1", "10.1.0.0/24", "10.1.0.1".parse().unwrap(), true);
+        let r = network_rules(
+            "n1",
+            "br-n1",
+            "10.1.0.0/24",
+            "10.1.0.1".parse().unwrap(),
+            true,
+        );
         assert!(r.lines().all(|l| l.ends_with("comment \"berth-net:n1\"")));
         assert!(!r.contains("ip daddr != 10.1.0.0/24 masquerade"));
-        let r = network_rules("n1", "br-n1", "10.1.0.0/24", "10.1.0.1".parse().unwrap(), false);
+        let r = network_rules(
+            "n1",
+            "br-n1",
+            "10.1.0.0/24",
+            "10.1.0.1".parse().unwrap(),
+            false,
+        );
         assert!(r.contains("masquerade"));
         assert!(!r.contains("drop"));
         let p = port_rules(

@@ -183,7 +183,11 @@ mod tests {
         let a = pick_address(&s, gw, &taken).unwrap();
         assert_eq!(a.to_string(), "10.1.0.2");
         taken.insert(a.to_string());
-        assert_eq!(pick_address(&s, gw, &taken), None, "a /30 holds one container");
+        assert_eq!(
+            pick_address(&s, gw, &taken),
+            None,
+            "a /30 holds one container"
+        );
         assert!(check_address(&s, gw, "10.1.0.2".parse().unwrap(), &taken).is_err());
         assert!(check_address(&s, gw, gw, &BTreeSet::new()).is_err());
         assert!(check_address(&s, gw, "10.1.0.3".parse().unwrap(), &BTreeSet::new()).is_err());
@@ -200,7 +204,8 @@ mod tests {
 
     #[test]
     fn proc_route() {
-        let t = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let t =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                  eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
                  br0\t0000580A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
         let r = parse_proc_route(t);

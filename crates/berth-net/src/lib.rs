@@ -205,7 +205,8 @@ impl<'a> Net<'a> {
                 }) {
                     Ok(n) => Ok(n),
                     // Another berth process created it at the same time.
-                    Err(Error::Conflict(_)) | Err(Error::Store(berth_store::Error::Conflict(_))) => {
+                    Err(Error::Conflict(_))
+                    | Err(Error::Store(berth_store::Error::Conflict(_))) => {
                         Ok(self.store.find_network(what)?)
                     }
                     Err(e) => Err(e),
@@ -405,7 +406,11 @@ impl<'a> Net<'a> {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(()),
             _ => {}
         }
-        let log = self.store.root().join("netns").join(format!("dns-{}.log", &n.id[..12]));
+        let log = self
+            .store
+            .root()
+            .join("netns")
+            .join(format!("dns-{}.log", &n.id[..12]));
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -48,10 +48,9 @@ fn port_num(s: &str, spec: &str) -> Result<u16, String> {
             "invalid port mapping {spec:?}: port ranges are not supported; give one -p per port"
         ));
     }
-    s.parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| format!("invalid port mapping {spec:?}: {s:?} is not a port number (1-65535)"))
+    s.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        format!("invalid port mapping {spec:?}: {s:?} is not a port number (1-65535)")
+    })
 }
 
 /// Parses `-p` values: `80`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, `/udp`.
@@ -77,12 +76,13 @@ pub fn parse(spec: &str) -> Result<Port, String> {
             ))
         }
     };
-    let host_ip = match ip {
-        None | Some("") => None,
-        Some(i) => Some(i.parse::<Ipv4Addr>().map_err(|_| {
-            format!("invalid port mapping {spec:?}: {i:?} is not an IPv4 address")
-        })?),
-    };
+    let host_ip =
+        match ip {
+            None | Some("") => None,
+            Some(i) => Some(i.parse::<Ipv4Addr>().map_err(|_| {
+                format!("invalid port mapping {spec:?}: {i:?} is not an IPv4 address")
+            })?),
+        };
     Ok(Port {
         host_ip,
         host_port: if host.is_empty() {
@@ -174,9 +174,15 @@ mod tests {
     fn forms() {
         let p = parse("127.0.0.1:8080:80/udp").unwrap();
         assert_eq!(p.host_ip, Some(Ipv4Addr::LOCALHOST));
-        assert_eq!((p.host_port, p.container_port, p.proto), (8080, 80, Proto::Udp));
+        assert_eq!(
+            (p.host_port, p.container_port, p.proto),
+            (8080, 80, Proto::Udp)
+        );
         let p = parse("80").unwrap();
-        assert_eq!((p.host_port, p.container_port, p.proto), (0, 80, Proto::Tcp));
+        assert_eq!(
+            (p.host_port, p.container_port, p.proto),
+            (0, 80, Proto::Tcp)
+        );
         let p = parse("127.0.0.1::80").unwrap();
         assert_eq!((p.host_port, p.container_port), (0, 80));
         assert!(parse("80/sctp").unwrap_err().contains("protocol"));
@@ -193,6 +199,8 @@ mod tests {
         assert!(ports[0].host_port != 0 && ports[0].host_port != ports[1].host_port);
         let taken: BTreeSet<_> = [(Proto::Tcp, 18080)].into();
         let mut ports = vec![parse("18080:80").unwrap()];
-        assert!(resolve(&mut ports, &taken).unwrap_err().contains("already published"));
+        assert!(resolve(&mut ports, &taken)
+            .unwrap_err()
+            .contains("already published"));
     }
 }

@@ -17,7 +17,11 @@ fn run_batch(tool: &str, args: &[&str], script: &str, what: &str) -> Result<()> 
         .map_err(|e| {
             Error::Kernel(format!(
                 "{what}: cannot run {tool}: {e} (install {})",
-                if tool == "nft" { "nftables" } else { "iproute2" }
+                if tool == "nft" {
+                    "nftables"
+                } else {
+                    "iproute2"
+                }
             ))
         })?;
     child
@@ -137,6 +141,7 @@ pub fn create_netns(path: &Path) -> Result<()> {
 }
 
 /// Whether `path` holds a network namespace (an nsfs bind mount).
+#[allow(clippy::unnecessary_cast)] // f_type is i64 on x86_64, other types elsewhere
 pub fn is_netns(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == 0x6e73_6673) // NSFS_MAGIC
 }

@@ -131,9 +131,11 @@ impl Runtime {
             )));
         }
         let n = self.net().get(network)?;
-        if c.config.networks.iter().any(|a| {
-            a.network == n.name || a.network == n.id
-        }) {
+        if c.config
+            .networks
+            .iter()
+            .any(|a| a.network == n.name || a.network == n.id)
+        {
             return Err(Error::Conflict(format!(
                 "container {} is already connected to network {}",
                 c.name, n.name

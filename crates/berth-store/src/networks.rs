@@ -77,9 +77,11 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let taken: Option<String> = tx
-            .query_row("SELECT id FROM networks WHERE name = ?1", [&row.name], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT id FROM networks WHERE name = ?1",
+                [&row.name],
+                |r| r.get(0),
+            )
             .optional()?;
         if taken.is_some() {
             return Err(Error::Conflict(format!(
@@ -97,8 +99,12 @@ impl Store {
 
     pub fn networks(&self) -> Result<Vec<NetworkRow>> {
         let db = self.db();
-        let mut st = db.prepare(&format!("SELECT {NET_COLS} FROM networks ORDER BY created, name"))?;
-        let rows = st.query_map([], network_row)?.collect::<rusqlite::Result<_>>()?;
+        let mut st = db.prepare(&format!(
+            "SELECT {NET_COLS} FROM networks ORDER BY created, name"
+        ))?;
+        let rows = st
+            .query_map([], network_row)?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 

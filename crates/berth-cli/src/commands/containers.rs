@@ -674,8 +674,17 @@ fn network_settings(rt: &Runtime, c: &Container) -> Value {
     let ports = rt.published_ports(&c.id).unwrap_or_default();
     let mut networks = serde_json::Map::new();
     for (name, addr, gw) in &addrs {
-        let aliases = c.config.networks.iter().find(|a| &a.network == name).map(|a| a.aliases.clone()).unwrap_or_default();
-        networks.insert(name.clone(), json!({"IPAddress": addr, "Gateway": gw, "Aliases": aliases}));
+        let aliases = c
+            .config
+            .networks
+            .iter()
+            .find(|a| &a.network == name)
+            .map(|a| a.aliases.clone())
+            .unwrap_or_default();
+        networks.insert(
+            name.clone(),
+            json!({"IPAddress": addr, "Gateway": gw, "Aliases": aliases}),
+        );
     }
     json!({
         "IPAddress": addrs.first().map(|a| a.1.clone()).unwrap_or_default(),

@@ -73,7 +73,14 @@ pub fn network(root: &Path, cmd: NetworkCommand) -> Result<i32> {
             }
             match Format::parse(format.as_deref()) {
                 Format::Table => table(
-                    &["NETWORK ID", "NAME", "DRIVER", "SUBNET", "BRIDGE", "INTERNAL"],
+                    &[
+                        "NETWORK ID",
+                        "NAME",
+                        "DRIVER",
+                        "SUBNET",
+                        "BRIDGE",
+                        "INTERNAL",
+                    ],
                     &nets
                         .iter()
                         .map(|n| {

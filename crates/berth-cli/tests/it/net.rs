@@ -62,13 +62,41 @@ fn names_aliases_ports_and_rm_refusal() {
     c.busybox("bb");
     c.berth(&["network", "create", "front"]).ok();
     c.berth(&[
-        "run", "-d", "--name", "web", "--network", "front", "--network-alias", "www", "-p",
-        "80", "-p", "127.0.0.1::8080", "bb", "httpd", "-f", "-p", "80", "-h", "/etc",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "front",
+        "--network-alias",
+        "www",
+        "-p",
+        "80",
+        "-p",
+        "127.0.0.1::8080",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
     ])
     .ok();
     c.berth(&[
-        "run", "-d", "--name", "web2", "--network", "front", "bb", "httpd", "-f", "-p", "8080",
-        "-h", "/etc",
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "--network",
+        "front",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
     ])
     .ok();
     // By name and by alias, from another container on the network.
@@ -84,8 +112,19 @@ fn names_aliases_ports_and_rm_refusal() {
     assert!(out.contains("root:x:0:"), "{out}");
     // A name that is not on the network does not resolve to anything of ours.
     let r = c.berth(&[
-        "run", "--rm", "--network", "front", "--dns", "127.0.0.1", "bb", "ping", "-c", "1",
-        "-W", "1", "web",
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "--dns",
+        "127.0.0.1",
+        "bb",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "web",
     ]);
     assert_ne!(r.code(), 0, "--dns replaces the network's resolver");
 
@@ -101,7 +140,10 @@ fn names_aliases_ports_and_rm_refusal() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(ports.contains(&format!("80/tcp -> 0.0.0.0:{host_port}")), "{ports}");
+    assert!(
+        ports.contains(&format!("80/tcp -> 0.0.0.0:{host_port}")),
+        "{ports}"
+    );
     let body = http_get(Ipv4Addr::LOCALHOST, host_port, "/passwd").expect("answer on 127.0.0.1");
     assert!(body.contains("root:x:0:0"), "{body}");
     if let Some(a) = host_address() {
@@ -123,7 +165,10 @@ fn names_aliases_ports_and_rm_refusal() {
 
     // Addresses are in the network's subnet and distinct.
     let n = network(&c, "front");
-    let subnet = n["IPAM"]["Config"][0]["Subnet"].as_str().unwrap().to_string();
+    let subnet = n["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let prefix = subnet.rsplit_once('.').unwrap().0.to_string();
     let a1 = container(&c, "web")["NetworkSettings"]["IPAddress"]
         .as_str()
@@ -144,11 +189,28 @@ fn names_aliases_ports_and_rm_refusal() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(!std::path::Path::new("/sys/class/net").join(&bridge).exists());
+    assert!(!std::path::Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists());
     // A published host port another container holds is refused clearly.
-    c.berth(&["run", "-d", "--name", "p1", "-p", "127.0.0.1::80", "bb", "sleep", "30"])
-        .ok();
-    let taken = c.berth(&["port", "p1", "80"]).ok().stdout().trim().to_string();
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "p1",
+        "-p",
+        "127.0.0.1::80",
+        "bb",
+        "sleep",
+        "30",
+    ])
+    .ok();
+    let taken = c
+        .berth(&["port", "p1", "80"])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
     let hp = taken.rsplit(':').next().unwrap();
     c.berth(&["run", "--rm", "-p", &format!("{hp}:80"), "bb", "true"])
         .fails_with("already published");
@@ -209,12 +271,29 @@ fn internal_networks_have_no_way_out_and_none_has_loopback_only() {
     // An internal network does not, but its containers reach each other.
     c.berth(&["network", "create", "--internal", "sealed"]).ok();
     c.berth(&[
-        "run", "-d", "--name", "inner", "--network", "sealed", "bb", "httpd", "-f", "-p", "80",
-        "-h", "/etc",
+        "run",
+        "-d",
+        "--name",
+        "inner",
+        "--network",
+        "sealed",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
     ])
     .ok();
     let r = c.berth(&[
-        "run", "--rm", "--network", "sealed", "bb", "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "sealed",
+        "bb",
+        "sh",
+        "-c",
         &format!("{probe}; echo; wget -qO- http://inner/passwd"),
     ]);
     assert!(!r.stdout().contains("hello-from-outside"), "{}", r.stdout());
@@ -246,7 +325,14 @@ fn parallel_starts_get_distinct_addresses_and_reach_each_other() {
     let handles: Vec<_> = (0..N)
         .map(|i| {
             let mut cmd = c.cmd(&[
-                "run", "-d", "--name", &format!("m{i}"), "--network", "many", "bb", "sleep",
+                "run",
+                "-d",
+                "--name",
+                &format!("m{i}"),
+                "--network",
+                "many",
+                "bb",
+                "sleep",
                 "120",
             ]);
             std::thread::spawn(move || cmd.output().unwrap())
@@ -254,11 +340,7 @@ fn parallel_starts_get_distinct_addresses_and_reach_each_other() {
         .collect();
     for h in handles {
         let o = h.join().unwrap();
-        assert!(
-            o.status.success(),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let addrs: BTreeSet<String> = (0..N)
         .map(|i| {
@@ -299,8 +381,17 @@ fn parallel_starts_get_distinct_addresses_and_reach_each_other() {
 fn host_state(c: &Ctx, bridge: &str, ids: &[String]) -> (Vec<String>, Vec<String>, Vec<String>) {
     let links: Vec<String> = sh("ip -o link")
         .lines()
-        .filter_map(|l| l.split(": ").nth(1).map(|n| n.split('@').next().unwrap().to_string()))
-        .filter(|n| n == bridge || ids.iter().any(|id| n.starts_with(&format!("vb{}", &id[..8]))))
+        .filter_map(|l| {
+            l.split(": ")
+                .nth(1)
+                .map(|n| n.split('@').next().unwrap().to_string())
+        })
+        .filter(|n| {
+            n == bridge
+                || ids
+                    .iter()
+                    .any(|id| n.starts_with(&format!("vb{}", &id[..8])))
+        })
         .collect();
     let rules: Vec<String> = sh("nft list ruleset")
         .lines()
@@ -332,15 +423,34 @@ fn nothing_leaks_after_kill_9_of_monitors() {
     let before = host_state(&c, &bridge, &[]);
     for n in ["a", "b", "d"] {
         c.berth(&[
-            "run", "-d", "--name", n, "--network", "leaky", "-p", "80", "-p", "53/udp", "bb",
-            "sleep", "120",
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "leaky",
+            "-p",
+            "80",
+            "-p",
+            "53/udp",
+            "bb",
+            "sleep",
+            "120",
         ])
         .ok();
     }
     let ids = vec![id("a"), id("b"), id("d")];
     let during = host_state(&c, &bridge, &ids);
-    assert_eq!(during.0.len(), before.0.len() + 3, "three veths: {during:?}");
-    assert_eq!(during.1.len(), before.1.len() + 6, "six DNAT rules: {during:?}");
+    assert_eq!(
+        during.0.len(),
+        before.0.len() + 3,
+        "three veths: {during:?}"
+    );
+    assert_eq!(
+        during.1.len(),
+        before.1.len() + 6,
+        "six DNAT rules: {during:?}"
+    );
     assert_eq!(during.2.len(), 3, "three namespaces: {during:?}");
     // a: monitor killed, then rm -f. b: monitor killed, container killed, system prune.
     // d: a plain rm -f.
@@ -357,7 +467,10 @@ fn nothing_leaks_after_kill_9_of_monitors() {
     assert!(c.berth(&["ps", "-aq"]).ok().stdout().trim().is_empty());
     let after = host_state(&c, &bridge, &ids);
     assert_eq!(before, after);
-    assert!(network(&c, "leaky")["Containers"].as_object().unwrap().is_empty());
+    assert!(network(&c, "leaky")["Containers"]
+        .as_object()
+        .unwrap()
+        .is_empty());
     assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
     c.berth(&["network", "rm", "leaky"]).ok();
     let gone = host_state(&c, &bridge, &ids);
