@@ -92,7 +92,32 @@ pub fn host_resolvers() -> Vec<SocketAddr> {
         .collect()
 }
 
-fn lookup(store: &Store, network: &str, name: &str) -> Vec<Ipv4Addr> {
+/// The addresses of `name` as seen by the container at `client` on `network`: names on
+/// this network first, then on the other networks that container is connected to (as
+/// Docker's resolver does), each answered with the address on that shared network.
+fn lookup(store: &Store, network: &str, client: Ipv4Addr, name: &str) -> Vec<Ipv4Addr> {
+    let here = store.endpoints_of_network(network).unwrap_or_default();
+    let mut nets = vec![network.to_string()];
+    if let Some(me) = here.iter().find(|e| e.address == client.to_string()) {
+        for e in store
+            .endpoints_of_container(&me.container)
+            .unwrap_or_default()
+        {
+            if !nets.contains(&e.network) {
+                nets.push(e.network);
+            }
+        }
+    }
+    for n in nets {
+        let found = lookup_on(store, &n, name);
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    vec![]
+}
+
+fn lookup_on(store: &Store, network: &str, name: &str) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     for e in store.endpoints_of_network(network).unwrap_or_default() {
         let names: Vec<String> = serde_json::from_str(&e.names).unwrap_or_default();
@@ -161,7 +186,10 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
         };
         let short = q.name.trim_end_matches(".berth").to_string();
         let found = if q.qclass == 1 {
-            lookup(&store, &net.id, &short)
+            match from.ip() {
+                std::net::IpAddr::V4(client) => lookup(&store, &net.id, client, &short),
+                _ => vec![],
+            }
         } else {
             vec![]
         };

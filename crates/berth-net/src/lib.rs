@@ -235,6 +235,8 @@ impl<'a> Net<'a> {
             .gateway
             .parse()
             .map_err(|_| Error::Invalid(format!("network {}: bad gateway", n.name)))?;
+        // nftables first: a missing nft or kernel feature fails before any link exists.
+        firewall::ensure_table()?;
         firewall::delete_tagged(&firewall::net_tag(&n.id))?;
         sys::ip_batch(
             &format!(
@@ -248,22 +250,22 @@ impl<'a> Net<'a> {
         if !n.internal {
             sys::sysctl("net/ipv4/ip_forward", "1")?;
         }
-        firewall::ensure_table()?;
         firewall::apply(
             &firewall::network_rules(&n.id, &n.bridge, &n.subnet, gw, n.internal),
             &format!("add the nftables rules of network {}", n.name),
         )
     }
 
+    /// Removes the bridge and the network's rules; tries both even if one fails.
     fn take_down(&self, n: &NetworkRow) -> Result<()> {
-        firewall::delete_tagged(&firewall::net_tag(&n.id))?;
+        let rules = firewall::delete_tagged(&firewall::net_tag(&n.id));
         if sys::link_exists(&n.bridge) {
             sys::ip_batch(
                 &format!("link del {}\n", n.bridge),
                 &format!("remove the bridge {}", n.bridge),
             )?;
         }
-        Ok(())
+        rules
     }
 
     /// `berth network rm`: refuses while containers use it.

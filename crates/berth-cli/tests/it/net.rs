@@ -476,3 +476,115 @@ fn nothing_leaks_after_kill_9_of_monitors() {
     let gone = host_state(&c, &bridge, &ids);
     assert!(gone.0.is_empty() && gone.1.is_empty(), "{gone:?}");
 }
+
+#[test]
+fn connect_disconnect_and_fixed_address() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["network", "create", "one"]).ok();
+    c.berth(&["network", "create", "two"]).ok();
+    let subnet = network(&c, "two")["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fixed = format!("{}.50", subnet.rsplit_once('.').unwrap().0);
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "x",
+        "--network",
+        "one",
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "y",
+        "--network",
+        "two",
+        "--ip",
+        &fixed,
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    assert_eq!(
+        container(&c, "y")["NetworkSettings"]["IPAddress"],
+        fixed.as_str()
+    );
+    // The same address again is refused, with what to do.
+    c.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "two",
+        "--ip",
+        &fixed,
+        "bb",
+        "true",
+    ])
+    .fails_with("already in use");
+    // x cannot reach y until it joins y's network (eth1), by y's name or x's new alias.
+    assert_ne!(
+        c.berth(&["exec", "x", "ping", "-c", "1", "-W", "1", "y"])
+            .code(),
+        0
+    );
+    c.berth(&["network", "connect", "--alias", "xx", "two", "x"])
+        .ok();
+    let addrs = c
+        .berth(&["exec", "x", "ip", "-o", "-4", "addr"])
+        .ok()
+        .stdout();
+    assert!(addrs.contains("eth1"), "{addrs}");
+    c.berth(&["exec", "x", "ping", "-c", "1", "-W", "2", "y"])
+        .ok();
+    c.berth(&["exec", "y", "ping", "-c", "1", "-W", "2", "xx"])
+        .ok();
+    c.berth(&["network", "disconnect", "two", "x"]).ok();
+    let addrs = c
+        .berth(&["exec", "x", "ip", "-o", "-4", "addr"])
+        .ok()
+        .stdout();
+    assert!(!addrs.contains("eth1"), "{addrs}");
+    assert_ne!(
+        c.berth(&["exec", "y", "ping", "-c", "1", "-W", "1", "xx"])
+            .code(),
+        0
+    );
+}
+
+#[test]
+fn missing_nft_is_a_clear_error_and_leaves_nothing() {
+    let c = Ctx::new();
+    let bin = c.root().join("only-ip");
+    std::fs::create_dir_all(&bin).unwrap();
+    let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("iproute2 is installed");
+    std::os::unix::fs::symlink(ip, bin.join("ip")).unwrap();
+    let out = c
+        .cmd(&["network", "create", "nonft"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot run nft") && err.contains("install nftables"),
+        "{err}"
+    );
+    assert!(c
+        .berth(&["network", "ls", "-q"])
+        .ok()
+        .stdout()
+        .trim()
+        .is_empty());
+}
