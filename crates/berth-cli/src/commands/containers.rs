@@ -500,7 +500,24 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
                             .map(|t| ago(t.as_second()))
                             .unwrap_or_default(),
                         status_text(c),
-                        String::new(),
+                        if c.state.status == Status::Running {
+                            rt.published_ports(&c.id)
+                                .unwrap_or_default()
+                                .iter()
+                                .map(|p| {
+                                    format!(
+                                        "{}:{}->{}/{}",
+                                        p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                                        p.host_port,
+                                        p.container_port,
+                                        p.proto.as_str()
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        } else {
+                            String::new()
+                        },
                         c.name.clone(),
                     ]
                 })
