@@ -373,9 +373,17 @@ impl<'a> Net<'a> {
     ) -> Result<()> {
         let ns = self.netns_path(&row.container);
         sys::create_netns(&ns)?;
+        if sys::link_exists(&row.veth) {
+            // The previous run's pair, still being removed in the background.
+            let _ = sys::ip_batch(&format!("link del {}\n", row.veth), "remove a stale veth");
+        }
+        // The MAC follows the address (as Docker's does), so neighbour caches that still
+        // hold an address's previous user stay right when the address is handed out again.
+        let o = address.octets();
+        let mac = format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
         sys::ip_batch(
             &format!(
-                "link add {v} type veth peer name {i} netns {ns}\nlink set {v} master {br} up\n",
+                "link add {v} type veth peer name {i} address {mac} netns {ns}\nlink set {v} master {br} up\n",
                 v = row.veth,
                 i = row.ifname,
                 ns = ns.display(),
@@ -443,19 +451,27 @@ impl<'a> Net<'a> {
         let Some(e) = eps.iter().find(|e| e.network == network_id) else {
             return Ok(());
         };
-        self.release(e)?;
+        self.release(e, true)?;
         if eps.len() == 1 {
             sys::remove_netns(&self.netns_path(container))?;
         }
         Ok(())
     }
 
-    fn release(&self, e: &EndpointRow) -> Result<()> {
+    /// Removes an endpoint's veth, port rules and record. `wait: false` (a container
+    /// that stopped) leaves the veth's removal to a background `ip link del` (deleting a
+    /// link waits ~20 ms for the kernel's RCU grace period; the record goes at once, and
+    /// unmounting the namespace makes the kernel remove the pair as well).
+    fn release(&self, e: &EndpointRow, wait: bool) -> Result<()> {
         if sys::link_exists(&e.veth) {
-            sys::ip_batch(
-                &format!("link del {}\n", e.veth),
-                &format!("remove the veth {}", e.veth),
-            )?;
+            if wait {
+                sys::ip_batch(
+                    &format!("link del {}\n", e.veth),
+                    &format!("remove the veth {}", e.veth),
+                )?;
+            } else {
+                sys::ip_background(&["link", "del", &e.veth]);
+            }
         }
         if e.ports != "[]" {
             firewall::delete_tagged(&firewall::ctr_tag(&e.container))?;
@@ -469,7 +485,7 @@ impl<'a> Net<'a> {
     pub fn detach_all(&self, container: &str) -> Result<()> {
         let mut first_err = None;
         for e in self.store.endpoints_of_container(container)? {
-            if let Err(x) = self.release(&e) {
+            if let Err(x) = self.release(&e, false) {
                 first_err.get_or_insert(x);
             }
         }
@@ -488,7 +504,7 @@ impl<'a> Net<'a> {
         let mut n = 0;
         for e in self.store.endpoints()? {
             if !live(&e.container) {
-                self.release(&e)?;
+                self.release(&e, true)?;
                 let _ = sys::remove_netns(&self.netns_path(&e.container));
                 n += 1;
             }

@@ -54,6 +54,22 @@ pub fn ip_batch(script: &str, what: &str) -> Result<()> {
     run_batch("ip", &["-batch", "-"], script, what)
 }
 
+/// Starts `ip ARGS` without waiting for it (best effort: what it removes is also removed
+/// by the kernel with the namespace). A thread reaps it in long-lived processes.
+pub fn ip_background(args: &[&str]) {
+    if let Ok(mut child) = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+    }
+}
+
 /// Runs `ip -batch -` inside the network namespace at `ns`.
 pub fn ip_batch_in(ns: &Path, script: &str, what: &str) -> Result<()> {
     in_netns(ns, || ip_batch(script, what))
