@@ -23,15 +23,15 @@ $B import -q "$work/bb.tar" bb >/dev/null
 $P import -q "$work/bb.tar" localhost/bb >/dev/null
 mkdir -p "$work/bundle" && cp -a "$work/rootfs" "$work/bundle/rootfs"
 (cd "$work/bundle" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"true"/' config.json)
-$B run --rm bb true  # unpack the layer once
+$B run --rm --network none bb true  # unpack the layer once
 
 hyperfine --warmup 3 --runs 30 -N --export-markdown "$work/run.md" \
-  -n "berth run --rm (built-in runtime)" "$B run --rm bb true" \
-  -n "berth run --rm --runtime runc" "$B run --rm --runtime runc bb true" \
+  -n "berth run --rm (built-in runtime)" "$B run --rm --network none bb true" \
+  -n "berth run --rm --runtime runc" "$B run --rm --network none --runtime runc bb true" \
   -n "runc run (prepared bundle)" "runc --root $work/runc run -b $work/bundle bench" \
   -n "podman run --rm --network none" "$P run --rm --network none localhost/bb true"
 
-$B run -d --name ex bb sleep 600 >/dev/null
+$B run -d --name ex --network none bb sleep 600 >/dev/null
 $P run -d --name ex --network none localhost/bb sleep 600 >/dev/null
 hyperfine --warmup 3 --runs 30 -N --export-markdown "$work/exec.md" \
   -n "berth exec" "$B exec ex true" \
@@ -47,7 +47,7 @@ loop() {
   end=$(date +%s.%N)
   echo "$end - $start" | bc
 }
-tb=$(loop "$B" bb "" "")
+tb=$(loop "$B" bb "--network none" "")
 leaks=$(grep -c "$work/berth" /proc/self/mountinfo || true)
 # podman's rm -f waits for the stop signal first; -t 0 kills at once, as berth's rm -f does.
 tp=$(loop "$P" localhost/bb "--network none" "-t 0")

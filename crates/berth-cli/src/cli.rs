@@ -107,6 +107,18 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage bridge networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List a container's published ports, or the host address of one of them.
+    Port {
+        container: String,
+        /// PORT[/PROTO]: show only this container port.
+        port: Option<String>,
+    },
+    /// (internal) The DNS server of a network.
+    #[command(hide = true)]
+    NetworkDns { id: String },
     /// (internal) The monitor of a detached container.
     #[command(hide = true)]
     ContainerMonitor { id: String },

@@ -98,15 +98,28 @@ pub struct CreateFlags {
     /// OCI runtime binary (default: runc).
     #[arg(long)]
     pub runtime: Option<String>,
-    /// none | host
-    #[arg(long, default_value = "none")]
+    /// bridge (the default network) | NAME (a network from `berth network create`) |
+    /// host (the host's network) | none (loopback only).
+    #[arg(long, alias = "net", default_value = "bridge")]
     pub network: String,
-    /// Publish a port (needs bridge networking, which berth does not have yet).
+    /// Another name the container answers to on its network's DNS.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its network (default: the next free one).
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (no HOST_PORT: a free one).
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
-    /// Publish all exposed ports (needs bridge networking, which berth does not have yet).
+    /// Publish every port the image EXPOSEs on a free host port.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
+    /// Add a line to /etc/hosts: NAME:IP (IP may be host-gateway).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// DNS server for the container (replaces the network's resolver).
+    #[arg(long)]
+    pub dns: Vec<std::net::IpAddr>,
     /// max-size=10m, max-file=3
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
@@ -270,6 +283,69 @@ pub enum VolumeCommand {
     Prune {
         #[arg(short, long)]
         all: bool,
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    Create {
+        name: String,
+        /// IPv4 subnet in CIDR form (default: a free /24 from 10.88.0.0-10.127.255.0).
+        #[arg(long)]
+        subnet: Option<String>,
+        /// The bridge's address (default: the subnet's first address).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// No access outside the network (no NAT, no route out).
+        #[arg(long)]
+        internal: bool,
+        #[arg(short, long = "label")]
+        labels: Vec<String>,
+        /// Only "bridge" exists.
+        #[arg(short, long, default_value = "bridge")]
+        driver: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Show networks and the containers on them as JSON.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks (refused while containers use them).
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks no container uses (the default network stays).
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network (now if it runs, and at each start).
+    Connect {
+        network: String,
+        container: String,
+        #[arg(long)]
+        alias: Vec<String>,
+        #[arg(long)]
+        ip: Option<std::net::Ipv4Addr>,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        network: String,
+        container: String,
+        /// Accepted for Docker compatibility.
         #[arg(short, long)]
         force: bool,
     },

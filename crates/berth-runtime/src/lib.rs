@@ -13,6 +13,7 @@ pub mod fsroot;
 pub mod logs;
 pub mod model;
 mod monitor;
+pub mod network;
 pub mod oci;
 mod ops;
 pub mod rootfs;
@@ -22,7 +23,9 @@ pub mod stats;
 pub mod task;
 pub mod volumes;
 
-pub use model::{Container, ContainerConfig, ContainerState, Mount, RestartPolicy, Status};
+pub use model::{
+    Container, ContainerConfig, ContainerState, Mount, NetworkAttachment, RestartPolicy, Status,
+};
 pub use monitor::Attach;
 
 use berth_store::containers::ContainerRow;
@@ -75,6 +78,8 @@ pub struct CreateOptions {
     pub stop_timeout: Option<u64>,
     /// `--no-healthcheck`
     pub no_healthcheck: bool,
+    /// `-P`: publish every port the image EXPOSEs on a random host port.
+    pub publish_all: bool,
     /// The rest, as the user gave it (env: -e, then --env-file, in order).
     pub config: ContainerConfig,
 }
@@ -224,8 +229,46 @@ impl Runtime {
                 "--restart and --rm cannot be used together".into(),
             ));
         }
-        if cfg.network.is_empty() {
-            cfg.network = "none".into();
+        if cfg.network.is_empty() || cfg.network == berth_net::DEFAULT_BRIDGE {
+            cfg.network = berth_net::DEFAULT_NETWORK.into();
+        }
+        if network::is_bridge_mode(&cfg.network) {
+            // The named network must exist (the default one is made on first use).
+            let n = self.net().get(&cfg.network)?;
+            cfg.network = n.name.clone();
+            if cfg.networks.is_empty() {
+                cfg.networks.push(NetworkAttachment {
+                    network: n.name,
+                    ..Default::default()
+                });
+            }
+            if opts.publish_all {
+                for k in ic.exposed_ports.clone().unwrap_or_default().keys() {
+                    let p = berth_net::ports::parse_exposed(k).ok_or_else(|| {
+                        Error::Invalid(format!("the image exposes an unusable port {k:?}"))
+                    })?;
+                    if !cfg
+                        .publish
+                        .iter()
+                        .any(|q| q.container_port == p.container_port && q.proto == p.proto)
+                    {
+                        cfg.publish.push(p);
+                    }
+                }
+            }
+        } else {
+            if !cfg.publish.is_empty() || opts.publish_all {
+                return Err(Error::Invalid(format!(
+                    "ports cannot be published with --network {}: use a bridge network (the default)",
+                    cfg.network
+                )));
+            }
+            if !cfg.networks.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "--network-alias and --ip need a bridge network, not --network {}",
+                    cfg.network
+                )));
+            }
         }
         if cfg.log_max_size == 0 {
             cfg.log_max_size = logs::DEFAULT_MAX_SIZE;
@@ -318,16 +361,6 @@ impl Runtime {
         }
         std::fs::write(dir.join("hostname"), format!("{}\n", cfg.hostname))
             .map_err(io_err("write hostname"))?;
-        std::fs::write(
-            dir.join("hosts"),
-            format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-                cfg.hostname
-            ),
-        )
-        .map_err(io_err("write hosts"))?;
-        std::fs::write(dir.join("resolv.conf"), resolv_conf())
-            .map_err(io_err("write resolv.conf"))?;
 
         let c = Container {
             id: id.clone(),
@@ -343,6 +376,7 @@ impl Runtime {
             created: jiff::Timestamp::now().as_second(),
             state: serde_json::to_string(&c).expect("serialises"),
         };
+        self.write_net_files(&c, None)?;
         if let Err(e) = self.store.insert_container(&row, &volume_names) {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e.into());

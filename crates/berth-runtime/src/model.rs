@@ -17,6 +17,17 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
+/// One network a container is connected to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetworkAttachment {
+    pub network: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`
+    #[serde(default)]
+    pub ip: Option<std::net::Ipv4Addr>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Healthcheck {
     pub test: Vec<String>,
@@ -95,8 +106,21 @@ pub struct ContainerConfig {
     pub healthcheck: Option<Healthcheck>,
     /// Path of an OCI runtime binary, or empty for the default executor.
     pub runtime: String,
-    /// none | host (bridge networks come with the networks issue)
+    /// The network mode: none | host | bridge (the default network) | a network's name.
     pub network: String,
+    /// The bridge networks the container joins at start (the first one gets `eth0`,
+    /// the default route and the published ports). Empty for none/host.
+    #[serde(default)]
+    pub networks: Vec<NetworkAttachment>,
+    /// `-p`/`-P`, as asked (host port 0: one is picked at each start).
+    #[serde(default)]
+    pub publish: Vec<berth_net::ports::Port>,
+    /// `--dns` servers (replace the network's resolver).
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP` entries for /etc/hosts.
+    #[serde(default)]
+    pub add_hosts: Vec<(String, String)>,
     pub log_max_size: u64,
     pub log_max_files: u32,
     /// `--systemd`-style extras may append here.

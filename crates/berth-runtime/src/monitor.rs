@@ -39,7 +39,7 @@ fn now() -> String {
 
 impl Runtime {
     /// Mounts the rootfs, checks the user and the command, seeds new volumes, writes `config.json`.
-    fn prepare(&self, c: &Container) -> Result<()> {
+    fn prepare(&self, c: &Container, netns: Option<&std::path::Path>) -> Result<()> {
         let dir = self.dir(&c.id);
         let rootfs_dir = self.mount_rootfs(c)?;
         let root = RootDir::open(&rootfs_dir).map_err(io_err("open the rootfs"))?;
@@ -69,6 +69,7 @@ impl Runtime {
                 resolv: &dir.join("resolv.conf"),
                 volume_dirs: &volume_dirs,
                 init: init.as_deref(),
+                netns,
             },
         )
         .map_err(Error::Invalid)?;
@@ -88,7 +89,11 @@ impl Runtime {
         ready: &mut Option<Ready<'_>>,
     ) -> Outcome {
         let dir = self.dir(&c.id);
-        if let Err(e) = self.prepare(c) {
+        let netns = match self.setup_network(c) {
+            Ok(ns) => ns,
+            Err(e) => return Outcome::Failed(125, e.to_string()),
+        };
+        if let Err(e) = self.prepare(c, netns.as_deref()) {
             let code = match &e {
                 Error::Command { code, .. } => *code,
                 _ => 125,
@@ -264,6 +269,9 @@ impl Runtime {
     fn teardown(&self, c: &Container) {
         let _ = self.executor(c).delete(&c.id);
         let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
+        if let Err(e) = self.teardown_network(&c.id) {
+            eprintln!("berth: container {}: release its network: {e}", c.name);
+        }
     }
 
     /// Runs a container to the end of its restart policy. Returns the last exit code.

@@ -53,6 +53,7 @@ impl Runtime {
         // Nobody is watching and nothing runs: record the end and release what it held.
         let _ = self.executor(&c).delete(&c.id);
         let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
+        self.teardown_network(&c.id)?;
         let c = self.update(&c.id, |x| {
             x.state.status = Status::Exited;
             x.state.pid = 0;
@@ -179,6 +180,8 @@ impl Runtime {
         let _ = self.executor(&c).delete(&c.id);
         let dir = self.dir(&c.id);
         rootfs::unmount_overlay(&dir.join("rootfs")).map_err(io_err("unmount the rootfs"))?;
+        // Before the record goes: the endpoints say what to release.
+        self.teardown_network(&c.id)?;
         let vols = self.store.container_volumes(&c.id)?;
         self.store.delete_container(&c.id)?;
         if dir.exists() {

@@ -174,6 +174,8 @@ pub struct SpecPaths<'a> {
     /// Host path of each `volume` mount's source, in mount order.
     pub volume_dirs: &'a [std::path::PathBuf],
     pub init: Option<&'a Path>,
+    /// The network namespace berth-net prepared (bridge networks); None: a new empty one.
+    pub netns: Option<&'a Path>,
 }
 
 fn ulimit_type(name: &str) -> Result<String, String> {
@@ -310,8 +312,10 @@ pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Va
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if cfg.network != "host" {
-        namespaces.push(json!({"type": "network"}));
+    match p.netns {
+        _ if cfg.network == "host" => {}
+        Some(ns) => namespaces.push(json!({"type": "network", "path": ns})),
+        None => namespaces.push(json!({"type": "network"})),
     }
     let mut resources = json!({"devices": [{"allow": cfg.privileged, "access": "rwm"}]});
     if !cfg.privileged {
@@ -414,6 +418,7 @@ mod tests {
             resolv: Path::new("/rc"),
             volume_dirs: &[],
             init: None,
+            netns: None,
         };
         let s = build(&c, &u, &p).unwrap();
         assert_eq!(s["linux"]["cgroupsPath"], "/berth/abc");

@@ -79,6 +79,7 @@ impl Runtime {
                 resolv: &t.dir.join("resolv.conf"),
                 volume_dirs: &[],
                 init: None,
+                netns: None,
             },
         )
         .map_err(Error::Invalid)?;

@@ -7,6 +7,7 @@
 //! snapshots(chain_id) ──► parent snapshot         (unpacked layers, keyed by chain id)
 //! containers(id) ──► images(id)                   (an image in use is not removed)
 //! container_volumes ──► volumes(name)             (a volume in use is not removed)
+//! endpoints(network, container) ──► networks(id)  (a network in use is not removed)
 //! ```
 //! The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` moves it from i to i+1.
 //! Every multi-step change is one transaction, written after the files it references.
@@ -83,6 +84,34 @@ CREATE TABLE container_volumes (
     PRIMARY KEY (container, volume)
 );
 "#,
+    // Networks (berth-net): one row per network, one per container attachment. The
+    // UNIQUE (network, address) constraint is IPAM's guarantee: an address is never
+    // handed out twice, whatever number of berth processes allocate at once.
+    r#"
+CREATE TABLE networks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    bridge TEXT NOT NULL UNIQUE,        -- the host's bridge interface
+    subnet TEXT NOT NULL,               -- 10.88.0.0/24
+    gateway TEXT NOT NULL,              -- the bridge's address
+    internal INTEGER NOT NULL DEFAULT 0,
+    labels TEXT NOT NULL DEFAULT '{}',
+    created INTEGER NOT NULL
+);
+CREATE TABLE endpoints (
+    network TEXT NOT NULL REFERENCES networks(id),
+    container TEXT NOT NULL,            -- no FK: the row outlives a crashed removal
+    address TEXT NOT NULL,
+    ifname TEXT NOT NULL,               -- inside the container: eth0, eth1...
+    veth TEXT NOT NULL,                 -- the host's end
+    names TEXT NOT NULL DEFAULT '[]',   -- container name and aliases (DNS)
+    ports TEXT NOT NULL DEFAULT '[]',   -- published ports, as resolved
+    PRIMARY KEY (network, container),
+    UNIQUE (network, address)
+);
+CREATE INDEX endpoints_container ON endpoints(container);
+"#,
+    // The build cache (berth-build).
     r#"
 CREATE TABLE build_cache (
     key TEXT PRIMARY KEY,               -- content-based cache key of one build step

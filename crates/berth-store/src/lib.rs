@@ -19,6 +19,7 @@ pub mod images;
 pub mod import;
 mod layers;
 mod lock;
+pub mod networks;
 pub mod progress;
 mod repo_digests;
 pub mod snapshots;

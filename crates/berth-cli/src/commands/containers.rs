@@ -239,15 +239,36 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         }),
         None => None,
     };
-    if !f.publish.is_empty() || f.publish_all {
-        bail!("publishing ports (-p/-P) needs bridge networking, which this berth does not have yet; use --network host and bind the port inside the container");
+    let publish = f
+        .publish
+        .iter()
+        .map(|p| berth_net::ports::parse(p).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let mut add_hosts = Vec::new();
+    for h in &f.add_host {
+        let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) else {
+            bail!("invalid --add-host {h:?}: use NAME:IP");
+        };
+        if ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
+            bail!("invalid --add-host {h:?}: {ip:?} is not an IP address (or host-gateway)");
+        }
+        add_hosts.push((name.to_string(), ip.to_string()));
     }
-    if !matches!(f.network.as_str(), "none" | "host") {
+    let bridge = berth_runtime::network::is_bridge_mode(&f.network);
+    let networks = if bridge && (!f.network_alias.is_empty() || f.ip.is_some()) {
+        vec![berth_runtime::NetworkAttachment {
+            network: f.network.clone(),
+            aliases: f.network_alias.clone(),
+            ip: f.ip,
+        }]
+    } else if !f.network_alias.is_empty() || f.ip.is_some() {
         bail!(
-            "--network {:?}: this berth supports none and host (bridge networks are not built yet)",
+            "--network-alias and --ip need a bridge network, not --network {}",
             f.network
         );
-    }
+    } else {
+        vec![]
+    };
     let config = berth_runtime::ContainerConfig {
         env,
         hostname: f.hostname.clone().unwrap_or_default(),
@@ -271,6 +292,10 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         healthcheck,
         runtime: f.runtime.clone().unwrap_or_default(),
         network: f.network.clone(),
+        networks,
+        publish,
+        dns: f.dns.iter().map(|d| d.to_string()).collect(),
+        add_hosts,
         log_max_size,
         log_max_files,
         ..Default::default()
@@ -285,6 +310,7 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         stop_signal: f.stop_signal.clone(),
         stop_timeout: f.stop_timeout,
         no_healthcheck: f.no_healthcheck,
+        publish_all: f.publish_all,
         config,
     })
 }
@@ -474,7 +500,24 @@ pub fn ps(root: &Path, a: PsArgs) -> Result<i32> {
                             .map(|t| ago(t.as_second()))
                             .unwrap_or_default(),
                         status_text(c),
-                        String::new(),
+                        if c.state.status == Status::Running {
+                            rt.published_ports(&c.id)
+                                .unwrap_or_default()
+                                .iter()
+                                .map(|p| {
+                                    format!(
+                                        "{}:{}->{}/{}",
+                                        p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                                        p.host_port,
+                                        p.container_port,
+                                        p.proto.as_str()
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        } else {
+                            String::new()
+                        },
                         c.name.clone(),
                     ]
                 })
@@ -542,7 +585,7 @@ pub fn logs(root: &Path, a: LogsArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+pub(super) fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     let mut failed = false;
     for n in names {
         match f(n) {
@@ -636,7 +679,35 @@ fn container_json(rt: &Runtime, c: &Container) -> Value {
             "NanoCpus": cfg.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0), "PidsLimit": cfg.pids_limit,
             "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
             "NetworkMode": cfg.network, "Init": cfg.init, "Runtime": if cfg.runtime.is_empty() { "runc" } else { &cfg.runtime },
+            "PortBindings": cfg.publish.iter().map(|p| json!({"ContainerPort": p.container_port, "Protocol": p.proto.as_str(), "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_default(), "HostPort": p.host_port})).collect::<Vec<_>>(),
+            "Dns": cfg.dns, "ExtraHosts": cfg.add_hosts.iter().map(|(n, i)| format!("{n}:{i}")).collect::<Vec<_>>(),
         },
+        "NetworkSettings": network_settings(rt, c),
+    })
+}
+
+fn network_settings(rt: &Runtime, c: &Container) -> Value {
+    let addrs = rt.addresses(&c.id).unwrap_or_default();
+    let ports = rt.published_ports(&c.id).unwrap_or_default();
+    let mut networks = serde_json::Map::new();
+    for (name, addr, gw) in &addrs {
+        let aliases = c
+            .config
+            .networks
+            .iter()
+            .find(|a| &a.network == name)
+            .map(|a| a.aliases.clone())
+            .unwrap_or_default();
+        networks.insert(
+            name.clone(),
+            json!({"IPAddress": addr, "Gateway": gw, "Aliases": aliases}),
+        );
+    }
+    json!({
+        "IPAddress": addrs.first().map(|a| a.1.clone()).unwrap_or_default(),
+        "Gateway": addrs.first().map(|a| a.2.clone()).unwrap_or_default(),
+        "Networks": networks,
+        "Ports": ports.iter().map(|p| json!({"ContainerPort": p.container_port, "Protocol": p.proto.as_str(), "HostIp": p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED).to_string(), "HostPort": p.host_port})).collect::<Vec<_>>(),
     })
 }
 

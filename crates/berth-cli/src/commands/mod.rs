@@ -4,6 +4,7 @@ mod archive;
 mod build;
 mod containers;
 mod images;
+mod network;
 mod oci;
 mod registry;
 mod system;
@@ -80,6 +81,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             containers::container_prune(&root, force)
         }
         Command::ContainerMonitor { id } => containers::monitor(&root, &id),
+        Command::Network(n) => network::network(&root, n),
+        Command::Port { container, port } => network::port(&root, &container, port.as_deref()),
+        Command::NetworkDns { id } => network::dns(&root, &id),
         Command::Oci(a) => Ok(oci::main(&root, a)),
         Command::Build(a) => build::run(&root, a),
         Command::Builder(b) => build::builder(&root, b),

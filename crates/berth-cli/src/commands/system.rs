@@ -105,6 +105,10 @@ pub fn prune(root: &Path, a: SystemPruneArgs) -> Result<i32> {
         println!();
     }
     rt.release_stale_mounts()?;
+    rt.sweep_endpoints()?;
+    for n in rt.net().prune()? {
+        println!("Deleted Network: {n}");
+    }
     let report = rt.store.system_prune(a.all, max)?;
     print_prune(&report);
     Ok(0)

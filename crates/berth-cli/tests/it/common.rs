@@ -65,6 +65,12 @@ impl Drop for Ctx {
                 let _ = self.cmd(&["rm", "-f", id]).output();
             }
         }
+        // Bridges, addresses and nftables rules are host-wide: remove this root's.
+        if let Ok(out) = self.cmd(&["network", "ls", "-q"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                let _ = self.cmd(&["network", "rm", id]).output();
+            }
+        }
         for m in self.leaked_mounts().iter().rev() {
             let _ = Command::new("umount").arg("-l").arg(m).output();
         }

@@ -1097,9 +1097,9 @@ fn system_prune_removes_stopped_containers_and_crash_leftovers() {
 fn network_none_and_host() {
     let c = Ctx::new();
     c.busybox("bb");
-    // Default: a private network namespace with only loopback, which is up.
+    // --network none: a private network namespace with only loopback, which is up.
     let links = c
-        .berth(&["run", "--rm", "bb", "ip", "-o", "link"])
+        .berth(&["run", "--rm", "--network", "none", "bb", "ip", "-o", "link"])
         .ok()
         .stdout();
     assert_eq!(links.lines().count(), 1, "{links}");
@@ -1108,6 +1108,8 @@ fn network_none_and_host() {
         c.berth(&[
             "run",
             "--rm",
+            "--network",
+            "none",
             "bb",
             "ping",
             "-c",

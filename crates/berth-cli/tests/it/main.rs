@@ -10,5 +10,6 @@ mod containers;
 mod hostile;
 mod images;
 mod interop;
+mod net;
 mod registry;
 mod retention;

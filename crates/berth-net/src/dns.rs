@@ -1,0 +1,278 @@
+//! The embedded DNS of a bridge network: a small UDP responder on the network's gateway
+//! address that answers A queries for the network's container names and aliases from the
+//! store, and forwards every other query to the host's resolvers (not for internal
+//! networks: those get REFUSED). It runs as `berth network-dns ID`, started by the first
+//! container that joins, and exits a few seconds after the last one left (ADR 0032).
+
+use berth_store::Store;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_AAAA: u16 = 28;
+
+/// The question of a query.
+#[derive(Debug, PartialEq)]
+pub struct Question {
+    pub id: u16,
+    pub flags: u16,
+    /// Lowercase, without the final dot.
+    pub name: String,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// Where the question section ends in the message.
+    pub end: usize,
+}
+
+pub fn parse_query(m: &[u8]) -> Option<Question> {
+    if m.len() < 12 {
+        return None;
+    }
+    let id = u16::from_be_bytes([m[0], m[1]]);
+    let flags = u16::from_be_bytes([m[2], m[3]]);
+    let qd = u16::from_be_bytes([m[4], m[5]]);
+    if flags & 0x8000 != 0 || qd == 0 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels: Vec<String> = Vec::new();
+    loop {
+        let n = *m.get(i)? as usize;
+        i += 1;
+        if n == 0 {
+            break;
+        }
+        if n & 0xc0 != 0 {
+            return None; // compression in a question: not from a stub resolver
+        }
+        let l = m.get(i..i + n)?;
+        labels.push(String::from_utf8_lossy(l).to_ascii_lowercase());
+        i += n;
+    }
+    let t = m.get(i..i + 4)?;
+    Some(Question {
+        id,
+        flags,
+        name: labels.join("."),
+        qtype: u16::from_be_bytes([t[0], t[1]]),
+        qclass: u16::from_be_bytes([t[2], t[3]]),
+        end: i + 4,
+    })
+}
+
+/// A response to `q` (whose message is `m`) with A records `addrs` and `rcode`.
+pub fn answer(m: &[u8], q: &Question, addrs: &[Ipv4Addr], rcode: u8) -> Vec<u8> {
+    let mut r = Vec::with_capacity(q.end + 16 * addrs.len());
+    r.extend_from_slice(&q.id.to_be_bytes());
+    let flags: u16 = 0x8000 | 0x0400 | (q.flags & 0x0100) | 0x0080 | (rcode as u16 & 0xf);
+    r.extend_from_slice(&flags.to_be_bytes());
+    r.extend_from_slice(&1u16.to_be_bytes());
+    r.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(&m[12..q.end]);
+    for a in addrs {
+        r.extend_from_slice(&[0xc0, 0x0c]); // the name in the question
+        r.extend_from_slice(&TYPE_A.to_be_bytes());
+        r.extend_from_slice(&1u16.to_be_bytes());
+        r.extend_from_slice(&0u32.to_be_bytes()); // TTL 0: containers come and go
+        r.extend_from_slice(&4u16.to_be_bytes());
+        r.extend_from_slice(&a.octets());
+    }
+    r
+}
+
+/// The host's name servers (loopback ones included: this process runs on the host).
+pub fn host_resolvers() -> Vec<SocketAddr> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// The addresses of `name` as seen by the container at `client` on `network`: names on
+/// this network first, then on the other networks that container is connected to (as
+/// Docker's resolver does), each answered with the address on that shared network.
+fn lookup(store: &Store, network: &str, client: Ipv4Addr, name: &str) -> Vec<Ipv4Addr> {
+    let here = store.endpoints_of_network(network).unwrap_or_default();
+    let mut nets = vec![network.to_string()];
+    if let Some(me) = here.iter().find(|e| e.address == client.to_string()) {
+        for e in store
+            .endpoints_of_container(&me.container)
+            .unwrap_or_default()
+        {
+            if !nets.contains(&e.network) {
+                nets.push(e.network);
+            }
+        }
+    }
+    for n in nets {
+        let found = lookup_on(store, &n, name);
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    vec![]
+}
+
+fn lookup_on(store: &Store, network: &str, name: &str) -> Vec<Ipv4Addr> {
+    let mut out = Vec::new();
+    for e in store.endpoints_of_network(network).unwrap_or_default() {
+        let names: Vec<String> = serde_json::from_str(&e.names).unwrap_or_default();
+        if names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            if let Ok(a) = e.address.parse() {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+/// Serves the network's DNS until it has had no endpoints for `idle`.
+pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
+    let store = Store::open(root)?;
+    let net = store.find_network(network)?;
+    let gw: Ipv4Addr = net
+        .gateway
+        .parse()
+        .map_err(|_| crate::Error::Invalid(format!("bad gateway {}", net.gateway)))?;
+    // Another instance may still be exiting: retry the bind for a while.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let sock = loop {
+        match UdpSocket::bind((gw, 53)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(crate::Error::Kernel(format!(
+                    "bind the DNS server to {gw}:53: {e}"
+                )))
+            }
+        }
+    };
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|e| crate::Error::Kernel(format!("DNS socket: {e}")))?;
+    let upstream = if net.internal {
+        vec![]
+    } else {
+        host_resolvers()
+    };
+    let mut last_used = Instant::now();
+    let mut last_check = Instant::now();
+    let mut buf = [0u8; 1500];
+    loop {
+        if last_check.elapsed() > Duration::from_millis(500) {
+            last_check = Instant::now();
+            match store.endpoints_of_network(&net.id) {
+                Ok(v) if !v.is_empty() => last_used = Instant::now(),
+                Ok(_) => {}
+                Err(_) => return Ok(()), // the network is gone
+            }
+            if store.find_network(&net.id).is_err() || last_used.elapsed() > idle {
+                return Ok(());
+            }
+        }
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(_) => continue,
+        };
+        let m = &buf[..n];
+        let Some(q) = parse_query(m) else {
+            continue;
+        };
+        let short = q.name.trim_end_matches(".berth").to_string();
+        let found = if q.qclass == 1 {
+            match from.ip() {
+                std::net::IpAddr::V4(client) => lookup(&store, &net.id, client, &short),
+                _ => vec![],
+            }
+        } else {
+            vec![]
+        };
+        if !found.is_empty() {
+            let addrs = if q.qtype == TYPE_A { found } else { vec![] };
+            let _ = sock.send_to(&answer(m, &q, &addrs, 0), from);
+            continue;
+        }
+        if upstream.is_empty() {
+            let _ = sock.send_to(&answer(m, &q, &[], 5), from); // REFUSED
+            continue;
+        }
+        let query = m.to_vec();
+        let reply_sock = match sock.try_clone() {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        let ups = upstream.clone();
+        std::thread::spawn(move || {
+            for u in ups {
+                let bind: SocketAddr = if u.is_ipv4() {
+                    (Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let Ok(s) = UdpSocket::bind(bind) else {
+                    continue;
+                };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
+                if s.send_to(&query, u).is_err() {
+                    continue;
+                }
+                let mut b = [0u8; 4096];
+                if let Ok((n, _)) = s.recv_from(&mut b) {
+                    let _ = reply_sock.send_to(&b[..n], from);
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.push(0);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn parses_and_answers() {
+        let m = query("Web.berth", TYPE_A);
+        let q = parse_query(&m).unwrap();
+        assert_eq!(
+            (q.id, q.name.as_str(), q.qtype, q.end),
+            (0x1234, "web.berth", 1, m.len())
+        );
+        let r = answer(&m, &q, &["10.1.0.2".parse().unwrap()], 0);
+        assert_eq!(&r[0..2], &[0x12, 0x34]);
+        assert_eq!(r[2] & 0x80, 0x80, "a response");
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
+        assert_eq!(&r[r.len() - 4..], &[10, 1, 0, 2]);
+        let r = answer(&m, &q, &[], 5);
+        assert_eq!(r[3] & 0xf, 5);
+        assert_eq!(r.len(), m.len());
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_query(&[0; 5]).is_none());
+        let mut m = query("a", TYPE_A);
+        m[2] |= 0x80; // a response, not a query
+        assert!(parse_query(&m).is_none());
+        let m = query("abc", TYPE_A);
+        assert!(parse_query(&m[..m.len() - 2]).is_none());
+    }
+}

@@ -1,0 +1,541 @@
+//! berth-net owns container networking on the host: bridge networks (their records, the
+//! bridge interface, its nftables rules), IPAM (addresses allocated in one store
+//! transaction, never twice), a container's attachment to a network (network namespace
+//! held under `<root>/netns/<id>`, veth pair, address, routes), published ports (DNAT
+//! rules), and the embedded DNS that resolves container names on a network. It uses
+//! berth-store for records and knows nothing of how containers run: berth-runtime calls
+//! `attach` before it starts a container and `detach_all` when it goes.
+
+pub mod dns;
+pub mod firewall;
+pub mod ipam;
+pub mod ports;
+pub mod sys;
+
+use berth_store::networks::{EndpointRow, NetworkRow};
+use berth_store::Store;
+use ipam::Subnet;
+use ports::Port;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The kernel or a tool refused; the message says what and how to fix it.
+    #[error("{0}")]
+    Kernel(String),
+}
+
+/// The network containers join when none is named (Docker's `bridge`).
+pub const DEFAULT_NETWORK: &str = "bridge";
+/// The preferred interface name of the default network's bridge.
+pub const DEFAULT_BRIDGE: &str = "berth0";
+
+/// `berth network create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateNetwork {
+    pub name: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a container asks of one network.
+#[derive(Debug, Clone, Default)]
+pub struct AttachRequest {
+    pub container: String,
+    pub network: String,
+    /// DNS names: the container's name, its short id, `--network-alias`es.
+    pub names: Vec<String>,
+    pub ip: Option<Ipv4Addr>,
+    /// Published ports (host port 0: pick one).
+    pub ports: Vec<Port>,
+}
+
+/// What the container got.
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub network: NetworkRow,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub ifname: String,
+    pub ports: Vec<Port>,
+}
+
+pub struct Net<'a> {
+    pub store: &'a Store,
+    /// The berth binary, started as `berth network-dns ID`.
+    pub self_exe: PathBuf,
+}
+
+fn random_hex() -> String {
+    format!(
+        "{:016x}{:016x}{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+}
+
+pub fn validate_name(n: &str) -> Result<()> {
+    let ok = !n.is_empty()
+        && n.len() <= 64
+        && n.as_bytes()[0].is_ascii_alphanumeric()
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid network name {n:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+impl<'a> Net<'a> {
+    pub fn new(store: &'a Store, self_exe: impl Into<PathBuf>) -> Net<'a> {
+        Net {
+            store,
+            self_exe: self_exe.into(),
+        }
+    }
+
+    /// Where a container's network namespace is held.
+    pub fn netns_path(&self, container: &str) -> PathBuf {
+        self.store.root().join("netns").join(container)
+    }
+
+    /// Creates a network: its record, then its bridge and rules.
+    pub fn create(&self, o: &CreateNetwork) -> Result<NetworkRow> {
+        validate_name(&o.name)?;
+        if matches!(o.name.as_str(), "none" | "host") {
+            return Err(Error::Invalid(format!(
+                "{} is a network mode, not a name a network can have",
+                o.name
+            )));
+        }
+        if self.store.find_network(&o.name).is_ok() {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists: choose another name",
+                o.name
+            )));
+        }
+        let id = random_hex();
+        let _lock = sys::host_lock()?;
+        let mut used: Vec<Subnet> = ipam::host_routes();
+        for n in self.store.networks()? {
+            if let Ok(s) = Subnet::parse(&n.subnet) {
+                used.push(s);
+            }
+        }
+        let subnet = match &o.subnet {
+            Some(s) => {
+                let s = Subnet::parse(s).map_err(Error::Invalid)?;
+                if let Some(u) = used.iter().find(|u| u.overlaps(&s)) {
+                    return Err(Error::Conflict(format!(
+                        "subnet {s} overlaps {u}, which a host route or another network uses: choose another --subnet"
+                    )));
+                }
+                s
+            }
+            None => ipam::pick_subnet(&used).ok_or_else(|| {
+                Error::Conflict(
+                    "no free subnet left in 10.88.0.0-10.127.255.0/24: remove unused networks (berth network prune) or give --subnet"
+                        .into(),
+                )
+            })?,
+        };
+        let gateway = match &o.gateway {
+            Some(g) => {
+                let g: Ipv4Addr = g.parse().map_err(|_| {
+                    Error::Invalid(format!("invalid gateway {g:?}: not an IPv4 address"))
+                })?;
+                if !subnet.contains(g) || g == subnet.network() || g == subnet.broadcast() {
+                    return Err(Error::Invalid(format!(
+                        "gateway {g} is not a usable address of subnet {subnet}"
+                    )));
+                }
+                g
+            }
+            None => subnet.first_host(),
+        };
+        let bridge = if o.name == DEFAULT_NETWORK && !sys::link_exists(DEFAULT_BRIDGE) {
+            DEFAULT_BRIDGE.to_string()
+        } else {
+            format!("br-{}", &id[..12])
+        };
+        let row = NetworkRow {
+            id,
+            name: o.name.clone(),
+            bridge,
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            internal: o.internal,
+            labels: serde_json::to_string(&o.labels).expect("serialises"),
+            created: 0,
+        };
+        self.store.insert_network(&row)?;
+        if let Err(e) = self.bring_up(&row) {
+            let _ = self.take_down(&row);
+            let _ = self.store.delete_network(&row.id);
+            return Err(e);
+        }
+        Ok(row)
+    }
+
+    /// The network named `what`; the default network is created on first use.
+    pub fn get(&self, what: &str) -> Result<NetworkRow> {
+        match self.store.find_network(what) {
+            Ok(n) => Ok(n),
+            Err(berth_store::Error::NotFound(_)) if what == DEFAULT_NETWORK => {
+                match self.create(&CreateNetwork {
+                    name: DEFAULT_NETWORK.into(),
+                    ..Default::default()
+                }) {
+                    Ok(n) => Ok(n),
+                    // Another berth process created it at the same time.
+                    Err(Error::Conflict(_))
+                    | Err(Error::Store(berth_store::Error::Conflict(_))) => {
+                        Ok(self.store.find_network(what)?)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes sure the bridge and its rules exist (after a reboot they do not).
+    pub fn ensure_up(&self, n: &NetworkRow) -> Result<()> {
+        if sys::link_exists(&n.bridge) {
+            return Ok(());
+        }
+        let _lock = sys::host_lock()?;
+        if sys::link_exists(&n.bridge) {
+            return Ok(());
+        }
+        self.bring_up(n)
+    }
+
+    /// Creates the bridge and the network's rules. Call under the host lock.
+    fn bring_up(&self, n: &NetworkRow) -> Result<()> {
+        let subnet = Subnet::parse(&n.subnet).map_err(Error::Invalid)?;
+        let gw: Ipv4Addr = n
+            .gateway
+            .parse()
+            .map_err(|_| Error::Invalid(format!("network {}: bad gateway", n.name)))?;
+        // nftables first: a missing nft or kernel feature fails before any link exists.
+        firewall::ensure_table()?;
+        firewall::delete_tagged(&firewall::net_tag(&n.id))?;
+        sys::ip_batch(
+            &format!(
+                "link add {br} type bridge\naddr add {gw}/{p} dev {br}\nlink set {br} up\n",
+                br = n.bridge,
+                p = subnet.prefix
+            ),
+            &format!("create the bridge {} of network {}", n.bridge, n.name),
+        )?;
+        sys::sysctl(&format!("net/ipv4/conf/{}/route_localnet", n.bridge), "1")?;
+        if !n.internal {
+            sys::sysctl("net/ipv4/ip_forward", "1")?;
+        }
+        firewall::apply(
+            &firewall::network_rules(&n.id, &n.bridge, &n.subnet, gw, n.internal),
+            &format!("add the nftables rules of network {}", n.name),
+        )
+    }
+
+    /// Removes the bridge and the network's rules; tries both even if one fails.
+    fn take_down(&self, n: &NetworkRow) -> Result<()> {
+        let rules = firewall::delete_tagged(&firewall::net_tag(&n.id));
+        if sys::link_exists(&n.bridge) {
+            sys::ip_batch(
+                &format!("link del {}\n", n.bridge),
+                &format!("remove the bridge {}", n.bridge),
+            )?;
+        }
+        rules
+    }
+
+    /// `berth network rm`: refuses while containers use it.
+    pub fn remove(&self, what: &str) -> Result<NetworkRow> {
+        let n = self.store.find_network(what)?;
+        let _lock = sys::host_lock()?;
+        self.store.delete_network(&n.id)?;
+        self.take_down(&n)?;
+        Ok(n)
+    }
+
+    /// `berth network prune`: removes networks no container uses; their names.
+    pub fn prune(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for n in self.store.networks()? {
+            if n.name != DEFAULT_NETWORK && self.store.endpoints_of_network(&n.id)?.is_empty() {
+                match self.remove(&n.id) {
+                    Ok(_) => out.push(n.name),
+                    Err(Error::Store(berth_store::Error::Conflict(_))) => {} // joined meanwhile
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Connects a container's network namespace (created if needed) to a network: an
+    /// address from IPAM, a veth pair into the bridge, routes, published ports, DNS.
+    /// On failure everything this call did is undone.
+    pub fn attach(&self, r: &AttachRequest) -> Result<Attached> {
+        let n = self.get(&r.network)?;
+        self.ensure_up(&n)?;
+        let subnet = Subnet::parse(&n.subnet).map_err(Error::Invalid)?;
+        let gw: Ipv4Addr = n
+            .gateway
+            .parse()
+            .map_err(|_| Error::Invalid(format!("network {}: bad gateway", n.name)))?;
+        let veth = format!("vb{}{}", &r.container[..8], &n.id[..5]);
+        let mut chosen_ports = r.ports.clone();
+        let row = self
+            .store
+            .allocate_endpoint(&n.id, &r.container, &mut |t| {
+                let address = match r.ip {
+                    Some(a) => {
+                        ipam::check_address(&subnet, gw, a, t.addresses)
+                            .map_err(berth_store::Error::Conflict)?;
+                        a
+                    }
+                    None => ipam::pick_address(&subnet, gw, t.addresses).ok_or_else(|| {
+                        berth_store::Error::Conflict(format!(
+                            "network {} has no free address left in {subnet}: remove containers from it, or use a network with a larger --subnet",
+                            n.name
+                        ))
+                    })?,
+                };
+                let ifname = (0..)
+                    .map(|i| format!("eth{i}"))
+                    .find(|i| !t.ifnames.contains(i))
+                    .expect("a free name");
+                let mut taken = BTreeSet::new();
+                for p in t.ports {
+                    for q in serde_json::from_str::<Vec<Port>>(p).unwrap_or_default() {
+                        taken.insert((q.proto, q.host_port));
+                    }
+                }
+                chosen_ports = r.ports.clone();
+                ports::resolve(&mut chosen_ports, &taken).map_err(berth_store::Error::Conflict)?;
+                Ok(EndpointRow {
+                    network: n.id.clone(),
+                    container: r.container.clone(),
+                    address: address.to_string(),
+                    ifname,
+                    veth: veth.clone(),
+                    names: serde_json::to_string(&r.names).expect("serialises"),
+                    ports: serde_json::to_string(&chosen_ports).expect("serialises"),
+                })
+            })?;
+        let address: Ipv4Addr = row.address.parse().expect("written by us");
+        let done = self.plumb(&n, &row, address, subnet.prefix, gw, &chosen_ports);
+        if let Err(e) = done {
+            let _ = self.detach(&r.container, &n.id);
+            return Err(e);
+        }
+        if let Err(e) = self.start_dns(&n) {
+            let _ = self.detach(&r.container, &n.id);
+            return Err(e);
+        }
+        Ok(Attached {
+            network: n,
+            address,
+            prefix: subnet.prefix,
+            ifname: row.ifname,
+            ports: chosen_ports,
+        })
+    }
+
+    fn plumb(
+        &self,
+        n: &NetworkRow,
+        row: &EndpointRow,
+        address: Ipv4Addr,
+        prefix: u8,
+        gw: Ipv4Addr,
+        ports: &[Port],
+    ) -> Result<()> {
+        let ns = self.netns_path(&row.container);
+        sys::create_netns(&ns)?;
+        if sys::link_exists(&row.veth) {
+            // The previous run's pair, still being removed in the background.
+            let _ = sys::ip_batch(&format!("link del {}\n", row.veth), "remove a stale veth");
+        }
+        // The MAC follows the address (as Docker's does), so neighbour caches that still
+        // hold an address's previous user stay right when the address is handed out again.
+        let o = address.octets();
+        let mac = format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
+        sys::ip_batch(
+            &format!(
+                "link add {v} type veth peer name {i} address {mac} netns {ns}\nlink set {v} master {br} up\n",
+                v = row.veth,
+                i = row.ifname,
+                ns = ns.display(),
+                br = n.bridge
+            ),
+            &format!("create the veth pair {} on bridge {}", row.veth, n.bridge),
+        )?;
+        let mut inside = format!(
+            "link set lo up\naddr add {address}/{prefix} dev {i}\nlink set {i} up\n",
+            i = row.ifname
+        );
+        if !n.internal && row.ifname == "eth0" {
+            inside += &format!("route add default via {gw} dev {}\n", row.ifname);
+        }
+        sys::ip_batch_in(&ns, &inside, "configure the container's interface")?;
+        if !ports.is_empty() {
+            firewall::apply(
+                &firewall::port_rules(&row.container, address, ports),
+                "publish ports",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Starts the network's DNS server unless one runs (it exits on its own when idle).
+    fn start_dns(&self, n: &NetworkRow) -> Result<()> {
+        let gw: Ipv4Addr = n.gateway.parse().expect("checked");
+        // Bound already: a server runs (or is just exiting, and the new one waits for it).
+        match std::net::UdpSocket::bind((gw, 53)) {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(()),
+            _ => {}
+        }
+        let log = self
+            .store
+            .root()
+            .join("netns")
+            .join(format!("dns-{}.log", &n.id[..12]));
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| Error::Kernel(format!("open {}: {e}", log.display())))?;
+        let mut cmd = std::process::Command::new(&self.self_exe);
+        cmd.arg("--root")
+            .arg(self.store.root())
+            .arg("network-dns")
+            .arg(&n.id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(err);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Kernel(format!("start the DNS server of {}: {e}", n.name)))?;
+        // Reap it whenever it ends, so it is not left a zombie of a long-lived monitor.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        Ok(())
+    }
+
+    /// Releases one endpoint: the veth (its peer goes with it), port rules, the record.
+    pub fn detach(&self, container: &str, network_id: &str) -> Result<()> {
+        let eps = self.store.endpoints_of_container(container)?;
+        let Some(e) = eps.iter().find(|e| e.network == network_id) else {
+            return Ok(());
+        };
+        self.release(e, true)?;
+        if eps.len() == 1 {
+            sys::remove_netns(&self.netns_path(container))?;
+        }
+        Ok(())
+    }
+
+    /// Removes an endpoint's veth, port rules and record. `wait: false` (a container
+    /// that stopped) leaves the veth's removal to a background `ip link del` (deleting a
+    /// link waits ~20 ms for the kernel's RCU grace period; the record goes at once, and
+    /// unmounting the namespace makes the kernel remove the pair as well).
+    fn release(&self, e: &EndpointRow, wait: bool) -> Result<()> {
+        if sys::link_exists(&e.veth) {
+            if wait {
+                sys::ip_batch(
+                    &format!("link del {}\n", e.veth),
+                    &format!("remove the veth {}", e.veth),
+                )?;
+            } else {
+                sys::ip_background(&["link", "del", &e.veth]);
+            }
+        }
+        if e.ports != "[]" {
+            firewall::delete_tagged(&firewall::ctr_tag(&e.container))?;
+        }
+        self.store.delete_endpoint(&e.network, &e.container)?;
+        Ok(())
+    }
+
+    /// Releases everything a container holds on every network, and its namespace. Safe
+    /// to call again, and after a crash at any point of `attach`.
+    pub fn detach_all(&self, container: &str) -> Result<()> {
+        let mut first_err = None;
+        for e in self.store.endpoints_of_container(container)? {
+            if let Err(x) = self.release(&e, false) {
+                first_err.get_or_insert(x);
+            }
+        }
+        if let Err(x) = sys::remove_netns(&self.netns_path(container)) {
+            first_err.get_or_insert(x);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Endpoints of containers that no longer exist (a crash between removing the
+    /// container and its endpoints): released by `system prune`.
+    pub fn sweep(&self, live: &dyn Fn(&str) -> bool) -> Result<usize> {
+        let mut n = 0;
+        for e in self.store.endpoints()? {
+            if !live(&e.container) {
+                self.release(&e, true)?;
+                let _ = sys::remove_netns(&self.netns_path(&e.container));
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The `resolv.conf` of a container on a bridge network: the embedded DNS on the
+/// gateway, with the host's search and options lines.
+pub fn resolv_conf(gateway: Ipv4Addr, dns: &[String]) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut s = String::new();
+    if dns.is_empty() {
+        s += &format!("nameserver {gateway}\n");
+    } else {
+        for d in dns {
+            s += &format!("nameserver {d}\n");
+        }
+    }
+    for l in host.lines() {
+        let t = l.trim_start();
+        if t.starts_with("search") || t.starts_with("options") {
+            s += l;
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Whether `p` is a network namespace berth holds (for diagnostics and tests).
+pub fn holds_netns(p: &Path) -> bool {
+    sys::is_netns(p)
+}
