@@ -147,6 +147,25 @@ pub enum Command {
     Manifest(ManifestCommand),
 }
 
+impl Command {
+    /// Commands that only print (lists, inspections, logs): a closed stdout ends them.
+    pub fn prints_listing(&self) -> bool {
+        matches!(
+            self,
+            Command::Ps(_)
+                | Command::Images(_)
+                | Command::Image(ImageCommand::Ls(_))
+                | Command::Image(ImageCommand::Inspect(_))
+                | Command::Image(ImageCommand::History(_))
+                | Command::History(_)
+                | Command::Inspect(_)
+                | Command::Logs(_)
+                | Command::Container(ContainerCommand::Ls(_))
+                | Command::Container(ContainerCommand::Inspect(_))
+        )
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// List images.

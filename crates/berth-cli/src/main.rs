@@ -10,6 +10,9 @@ use clap::Parser;
 
 fn main() {
     let args = cli::Cli::parse();
+    if args.command.prints_listing() {
+        restore_sigpipe();
+    }
     // The built-in OCI runtime's stderr is the container's: it logs to --log only.
     if !matches!(args.command, cli::Command::Oci(_)) {
         output::init_logging(args.debug);
@@ -22,6 +25,17 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `berth ps | head -1`: end quietly when the reader goes away, as Unix tools do, instead
+/// of panicking on a write to a closed pipe (Rust ignores SIGPIPE by default).
+fn restore_sigpipe() {
+    #[allow(unsafe_code)]
+    // SAFETY: called at the start of main, before any thread exists; installs the default
+    // disposition for one signal and touches no memory.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 #[cfg(test)]

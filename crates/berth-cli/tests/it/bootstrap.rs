@@ -70,8 +70,12 @@ fn bootstrap_debian_bookworm_minbase() {
         "FROM base/debian:bookworm\nRUN apt-get update -q && apt-get install -y -q --no-install-recommends hello && rm -rf /var/lib/apt/lists/*\nCMD [\"hello\"]\n",
     )
     .unwrap();
-    c.berth(&["build", "-q", "-t", "hello:1", ctx.to_str().unwrap()]).ok();
-    assert_eq!(c.berth(&["run", "--rm", "hello:1"]).ok().stdout(), "Hello, world!\n");
+    c.berth(&["build", "-q", "-t", "hello:1", ctx.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        c.berth(&["run", "--rm", "hello:1"]).ok().stdout(),
+        "Hello, world!\n"
+    );
     c.check_clean();
 
     // Unknown distributions get a clear error.

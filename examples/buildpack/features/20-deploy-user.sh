@@ -1,0 +1,2 @@
+# A user the applications' artifacts belong to.
+useradd --system --create-home --uid 990 deploy

@@ -1,0 +1,62 @@
+# Shared helpers for the examples: the berth binary, step reporting, and the Debian base
+# image (bootstrapped once, then kept as an archive so every example and CI run reuses it).
+# Source it: . "$(dirname "$0")/../lib.sh"
+
+berth="${BERTH:-berth}"
+if ! command -v "$berth" >/dev/null 2>&1; then
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for b in "$here/target/release/berth" "$here/target/debug/berth"; do
+    [ -x "$b" ] && berth="$b" && break
+  done
+fi
+export BERTH_ROOT="${BERTH_ROOT:-/var/lib/berth}"
+EXAMPLES_CACHE="${BERTH_EXAMPLES_CACHE:-/var/tmp/berth-examples}"
+CURRENT_STEP=""
+
+step() {
+  CURRENT_STEP="$*"
+  printf '\n==> %s\n' "$*"
+}
+
+# On any failure: which step, and how to look inside.
+on_error() {
+  local code=$?
+  # Subshells ($(...)) end quietly; the script itself reports.
+  [ "$BASH_SUBSHELL" -gt 0 ] && exit "$code"
+  printf '\n!! %s: step failed (exit %s): %s\n' "$(basename "$0")" "$code" "$CURRENT_STEP" >&2
+  printf '   look inside: %s --root %s ps -a; %s --root %s logs CONTAINER; %s --root %s images\n' \
+    "$berth" "$BERTH_ROOT" "$berth" "$BERTH_ROOT" "$berth" "$BERTH_ROOT" >&2
+  exit "$code"
+}
+trap on_error ERR
+
+# base_image NAME: a Debian bookworm image named NAME, made with debootstrap the first
+# time (a few minutes) and loaded from $EXAMPLES_CACHE afterwards.
+base_image() {
+  local name="$1" cache="$EXAMPLES_CACHE/debian-bookworm.tar"
+  if "$berth" image inspect "$name" >/dev/null 2>&1; then
+    return 0
+  fi
+  mkdir -p "$EXAMPLES_CACHE"
+  if [ ! -s "$cache" ]; then
+    echo "bootstrapping debian:bookworm once (cached in $cache)"
+    "$berth" bootstrap debian:bookworm --include ca-certificates -t examples/debian:bookworm
+    "$berth" save -o "$cache.partial" examples/debian:bookworm
+    mv "$cache.partial" "$cache"
+  else
+    "$berth" load -q -i "$cache" >/dev/null
+  fi
+  [ "$name" = examples/debian:bookworm ] || "$berth" tag examples/debian:bookworm "$name"
+}
+
+# wait_http URL [SECONDS]: until URL answers (curl), or fail.
+wait_http() {
+  local url="$1" deadline=$((SECONDS + ${2:-60}))
+  until curl -fsS -o /dev/null "$url"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "no answer from $url" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+}
