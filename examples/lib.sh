@@ -52,7 +52,7 @@ base_image() {
 # wait_http URL [SECONDS]: until URL answers (curl), or fail.
 wait_http() {
   local url="$1" deadline=$((SECONDS + ${2:-60}))
-  until curl -fsS -o /dev/null "$url"; do
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "no answer from $url" >&2
       return 1
