@@ -77,6 +77,11 @@ pub struct CreateFlags {
     pub labels: Vec<String>,
     #[arg(long)]
     pub stop_signal: Option<String>,
+    /// Run systemd (or another init that wants it) as PID 1: tmpfs on /run, /run/lock,
+    /// /tmp and /var/log/journal, a writable cgroup mount, container=berth in the
+    /// environment, and SIGRTMIN+3 as the stop signal.
+    #[arg(long)]
+    pub systemd: bool,
     /// Seconds to wait for the stop signal before SIGKILL.
     #[arg(long)]
     pub stop_timeout: Option<u64>,

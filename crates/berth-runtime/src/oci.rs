@@ -339,8 +339,35 @@ pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
     Ok(status)
 }
 
+/// `SIGRTMIN+N`, `RTMIN+N`, `SIGRTMAX-N` or a number in the real-time range.
+pub fn realtime_signal(sig: &str) -> Option<i32> {
+    let s = sig.to_ascii_uppercase();
+    let s = s.strip_prefix("SIG").unwrap_or(&s);
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let n = if let Some(rest) = s.strip_prefix("RTMIN") {
+        min + rest.strip_prefix('+').map_or(Some(0), |r| r.parse().ok())?
+    } else if let Some(rest) = s.strip_prefix("RTMAX") {
+        max - rest.strip_prefix('-').map_or(Some(0), |r| r.parse().ok())?
+    } else {
+        s.parse::<i32>().ok().filter(|n| *n >= min)?
+    };
+    (min..=max).contains(&n).then_some(n)
+}
+
 pub fn kill_container(root: &Path, id: &str, sig: &str, all: bool) -> Result<()> {
     let mut c = load(root, id)?;
+    if let Some(n) = realtime_signal(sig) {
+        // libcontainer only knows the named signals; systemd stops on SIGRTMIN+3.
+        let pid = c.pid().ok_or_else(|| format!("container {id} is not running"))?;
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
+        let r = unsafe { libc::kill(pid.as_raw(), n) };
+        return if r == 0 {
+            Ok(())
+        } else {
+            Err(format!("kill {id} with signal {n}: {}", std::io::Error::last_os_error()))
+        };
+    }
     let s = libcontainer::signal::Signal::try_from(sig).map_err(|e| format!("{e}"))?;
     c.kill(s, all).map_err(err("kill"))
 }

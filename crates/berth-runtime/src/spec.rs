@@ -215,6 +215,8 @@ fn default_nofile() -> u64 {
 
 pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Value, String> {
     let cfg = &c.config;
+    // `run --systemd`: systemd as PID 1 manages its own cgroups below the container's.
+    let systemd = cfg.annotations.get("berth.systemd").is_some_and(|v| v == "true");
     let caps = capabilities(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?;
     let mut args = cfg.args.clone();
     if let Some(init) = p.init {
@@ -275,7 +277,7 @@ pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Va
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if cfg.privileged { "rw" } else { "ro" }]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if cfg.privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if cfg.privileged || systemd { "rw" } else { "ro" }]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
         json!({"destination": "/etc/hosts", "type": "bind", "source": p.hosts, "options": ["rbind", "rprivate"]}),

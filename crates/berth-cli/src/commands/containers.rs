@@ -168,6 +168,27 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
                 .collect(),
         });
     }
+    if f.systemd {
+        for (target, opts) in [
+            ("/run", "mode=755"),
+            ("/run/lock", "mode=1777"),
+            ("/tmp", "mode=1777"),
+            ("/var/log/journal", "mode=755"),
+        ] {
+            if !mounts.iter().any(|m| m.target.trim_end_matches('/') == target) {
+                mounts.push(Mount {
+                    kind: "tmpfs".into(),
+                    source: String::new(),
+                    target: target.into(),
+                    read_only: false,
+                    options: vec![opts.into()],
+                });
+            }
+        }
+        if !env.iter().any(|e| e.starts_with("container=")) {
+            env.push("container=berth".into());
+        }
+    }
     let mut labels = BTreeMap::new();
     for l in &f.labels {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
@@ -298,6 +319,11 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         add_hosts,
         log_max_size,
         log_max_files,
+        annotations: if f.systemd {
+            BTreeMap::from([("berth.systemd".to_string(), "true".to_string())])
+        } else {
+            BTreeMap::new()
+        },
         ..Default::default()
     };
     Ok(CreateOptions {
@@ -307,7 +333,10 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         entrypoint: f.entrypoint.clone(),
         workdir: f.workdir.clone(),
         user: f.user.clone(),
-        stop_signal: f.stop_signal.clone(),
+        stop_signal: f
+            .stop_signal
+            .clone()
+            .or_else(|| f.systemd.then(|| "SIGRTMIN+3".to_string())),
         stop_timeout: f.stop_timeout,
         no_healthcheck: f.no_healthcheck,
         publish_all: f.publish_all,
