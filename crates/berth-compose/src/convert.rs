@@ -577,7 +577,7 @@ impl Conv<'_> {
             if !v.target.starts_with('/') {
                 return Err(Error::at(it.pos.clone(), format!("{p}: the target {:?} is not an absolute path", v.target)));
             }
-            out.push(v);
+            out.push(v.finish());
         }
         Ok(out)
     }

@@ -178,9 +178,34 @@ pub struct ServiceVolume {
     pub target: String,
     #[serde(skip_serializing_if = "is_false")]
     pub read_only: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `tmpfs.size` in bytes.
+    #[serde(skip)]
     pub tmpfs_size: Option<u64>,
-    #[serde(skip_serializing_if = "is_false")]
+    /// `volume.nocopy`.
+    #[serde(skip)]
+    pub nocopy: bool,
+    #[serde(rename = "tmpfs", skip_serializing_if = "Option::is_none")]
+    pub tmpfs_out: Option<TmpfsOptions>,
+    #[serde(rename = "volume", skip_serializing_if = "Option::is_none")]
+    pub volume_out: Option<VolumeOptions>,
+}
+
+impl ServiceVolume {
+    /// Fills the nested option objects `config` prints from the flat fields.
+    pub fn finish(mut self) -> ServiceVolume {
+        self.tmpfs_out = self.tmpfs_size.map(|size| TmpfsOptions { size });
+        self.volume_out = self.nocopy.then_some(VolumeOptions { nocopy: true });
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TmpfsOptions {
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct VolumeOptions {
     pub nocopy: bool,
 }
 
