@@ -1,1 +1,758 @@
-//! later
+//! Running a project: containers through berth-runtime, named and labelled as Docker
+//! Compose names and labels them (`<project>-<service>-<n>`, `com.docker.compose.*`), so
+//! two projects with the same service names live side by side and `up` on a running
+//! project recreates only the services whose configuration hash changed.
+//!
+//! Networks are not in the runtime yet (only `none` and `host`): every service runs on
+//! the host network. The two places that change when bridge networks land are
+//! [`Engine::ensure_network`]/[`Engine::remove_network`] (the project network) and
+//! [`Engine::network_of`] (each container's network and aliases).
+
+use crate::model::{Project, Service};
+use crate::{config_hash, graph};
+use berth_runtime::model::Healthcheck as RtHealth;
+use berth_runtime::{Container, ContainerConfig, CreateOptions, Mount, RestartPolicy, Runtime, Status};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub const PROJECT: &str = "com.docker.compose.project";
+pub const SERVICE: &str = "com.docker.compose.service";
+pub const NUMBER: &str = "com.docker.compose.container-number";
+pub const HASH: &str = "com.docker.compose.config-hash";
+pub const ONEOFF: &str = "com.docker.compose.oneoff";
+pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+pub const VOLUME: &str = "com.docker.compose.volume";
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn failed(s: impl Into<String>) -> EngineError {
+    EngineError::Failed(s.into())
+}
+
+/// `up` options.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub services: Vec<String>,
+    /// `--scale SVC=N`
+    pub scale: BTreeMap<String, u32>,
+    pub remove_orphans: bool,
+    /// `--build`: build images of services with a build section first.
+    pub build: bool,
+    /// `--force-recreate`
+    pub force_recreate: bool,
+    /// `--no-deps`
+    pub no_deps: bool,
+}
+
+pub struct Engine<'a> {
+    pub rt: &'a Runtime,
+    pub project: &'a Project,
+    /// Progress lines (`Container x  Started`, waiting messages); the CLI prints them.
+    pub progress: &'a dyn Fn(&str),
+}
+
+/// What a container of the project is: (service, number).
+pub fn service_of(c: &Container) -> Option<(String, u32)> {
+    let s = c.config.labels.get(SERVICE)?.clone();
+    let n = c.config.labels.get(NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1);
+    Some((s, n))
+}
+
+fn running(c: &Container) -> bool {
+    matches!(c.state.status, Status::Running | Status::Restarting)
+}
+
+impl Engine<'_> {
+    fn say(&self, s: &str) {
+        (self.progress)(s)
+    }
+
+    /// All containers of this project (one-off `run` containers too when `oneoff`).
+    pub fn containers(&self, oneoff: bool) -> Result<Vec<Container>> {
+        let mut v: Vec<Container> = self
+            .rt
+            .list_refreshed()?
+            .into_iter()
+            .filter(|c| c.config.labels.get(PROJECT) == Some(&self.project.name))
+            .filter(|c| oneoff || c.config.labels.get(ONEOFF).map(String::as_str) != Some("True"))
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    fn service_containers(&self, svc: &str) -> Result<Vec<Container>> {
+        let mut v: Vec<Container> = self
+            .containers(false)?
+            .into_iter()
+            .filter(|c| c.config.labels.get(SERVICE).map(String::as_str) == Some(svc))
+            .collect();
+        v.sort_by_key(|c| service_of(c).map(|x| x.1).unwrap_or(0));
+        Ok(v)
+    }
+
+    fn service(&self, name: &str) -> Result<&Service> {
+        self.project
+            .services
+            .get(name)
+            .ok_or_else(|| failed(format!("no such service: {name}")))
+    }
+
+    pub fn container_name(&self, svc: &str, n: u32) -> String {
+        match self.project.services.get(svc).and_then(|s| s.container_name.clone()) {
+            Some(c) => c,
+            None => format!("{}-{svc}-{n}", self.project.name),
+        }
+    }
+
+    /// The name a project volume has in the store.
+    pub fn volume_name(&self, key: &str) -> String {
+        self.project
+            .volumes
+            .get(key)
+            .and_then(|v| v.name.clone())
+            .unwrap_or_else(|| format!("{}_{key}", self.project.name))
+    }
+
+    // ---- networks: the one place that changes when bridge networks land ----
+
+    /// Creates the project's network. Bridge networks are not in the runtime yet
+    /// (branch `net`): services share the host's network, so there is nothing to create.
+    pub fn ensure_network(&self) -> Result<()> {
+        for (name, n) in &self.project.networks {
+            if n.external {
+                return Err(failed(format!(
+                    "networks.{name} is external: berth has no networks to look it up in yet (bridge networks are being added)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the project's network (nothing until bridge networks land).
+    pub fn remove_network(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The network a service's containers join and their aliases on it. Until bridge
+    /// networks land this is the host network, and `ports`/`networks` say what they
+    /// cannot do rather than pretend.
+    pub fn network_of(&self, name: &str, s: &Service) -> Result<(String, Vec<String>)> {
+        if let Some(mode) = &s.network_mode {
+            if !matches!(mode.as_str(), "host" | "none") {
+                return Err(failed(format!(
+                    "services.{name}.network_mode {mode:?}: berth runs containers with network none or host only (bridge networks are being added)"
+                )));
+            }
+            return Ok((mode.clone(), vec![]));
+        }
+        for p in &s.ports {
+            if let Some(published) = &p.published {
+                if *published != p.target.to_string() {
+                    return Err(failed(format!(
+                        "services.{name}.ports: publishing {published}:{} needs bridge networks, which berth does not have yet; services run on the host network, so use the same port on both sides ({}:{}) or drop the mapping",
+                        p.target, p.target, p.target
+                    )));
+                }
+            }
+        }
+        if !s.ports.is_empty() {
+            self.say(&format!(
+                "warning: services.{name}.ports: no bridge networks yet; the service runs on the host network and its ports are the host's"
+            ));
+        }
+        let aliases: Vec<String> = s.networks.values().flat_map(|n| n.aliases.clone()).collect();
+        if !aliases.is_empty() || s.networks.keys().any(|n| n != "default") {
+            self.say(&format!(
+                "warning: services.{name}.networks: no bridge networks yet; the service runs on the host network, other services reach it at 127.0.0.1 and aliases ({}) do not resolve",
+                aliases.join(", ")
+            ));
+        }
+        Ok(("host".into(), aliases))
+    }
+
+    // ---- images ----
+
+    /// Builds a service's image. The build engine (crate berth-build) is not there yet.
+    pub fn build_service(&self, name: &str, s: &Service) -> Result<()> {
+        let b = s.build.as_ref().ok_or_else(|| failed(format!("service {name} has no build section")))?;
+        Err(failed(format!(
+            "service {name} needs its image built from {} (image {}), and berth's build engine is not written yet: build it elsewhere and `berth load` it, or give the service an image that exists",
+            b.context,
+            s.image_name(&self.project.name, name)
+        )))
+    }
+
+    /// Makes sure a service's image is in the store.
+    fn ensure_image(&self, name: &str, s: &Service, build: bool) -> Result<String> {
+        let image = s.image_name(&self.project.name, name);
+        let present = self.rt.store.resolve(&image).is_ok();
+        if s.build.is_some() && (build || !present) {
+            self.build_service(name, s)?;
+        }
+        if !present {
+            return Err(failed(format!(
+                "service {name}: no such image {image} in the store: pull it first (berth compose pull) or load it"
+            )));
+        }
+        Ok(image)
+    }
+
+    // ---- volumes, secrets ----
+
+    fn ensure_volumes(&self) -> Result<()> {
+        for (key, v) in &self.project.volumes {
+            let name = self.volume_name(key);
+            if v.external {
+                self.rt.store.volume(&name).map_err(|_| {
+                    failed(format!("external volume {name} does not exist: create it with berth volume create {name}"))
+                })?;
+                continue;
+            }
+            let mut labels = v.labels.clone();
+            labels.insert(PROJECT.into(), self.project.name.clone());
+            labels.insert(VOLUME.into(), key.clone());
+            if self.rt.volume_create(&name, false, &labels)? {
+                self.say(&format!("Volume {name}  Created"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A file for a secret or config given as content or environment variable.
+    fn materialize(&self, kind: &str, key: &str, o: &crate::model::FileObject) -> Result<String> {
+        if let Some(f) = &o.file {
+            if !std::path::Path::new(f).exists() {
+                return Err(failed(format!("{kind}s.{key}: file {f} does not exist")));
+            }
+            return Ok(f.clone());
+        }
+        if o.external {
+            return Err(failed(format!("{kind}s.{key} is external: berth has no secret store; use file:")));
+        }
+        let content = match (&o.content, &o.environment) {
+            (Some(c), _) => c.clone(),
+            (None, Some(var)) => std::env::var(var).map_err(|_| failed(format!("{kind}s.{key}: environment variable {var} is not set")))?,
+            _ => String::new(),
+        };
+        let dir = self.rt.store.root().join("compose").join(&self.project.name).join(kind);
+        std::fs::create_dir_all(&dir).map_err(|e| failed(format!("create {}: {e}", dir.display())))?;
+        let p = dir.join(key);
+        std::fs::write(&p, content).map_err(|e| failed(format!("write {}: {e}", p.display())))?;
+        Ok(p.display().to_string())
+    }
+
+    // ---- containers ----
+
+    /// The runtime's create options for replica `n` of a service.
+    pub fn create_options(&self, name: &str, s: &Service, n: u32, image: &str, oneoff: bool) -> Result<CreateOptions> {
+        let mut mounts = Vec::new();
+        for v in &s.volumes {
+            let (source, mut options) = match v.kind.as_str() {
+                "volume" => (v.source.as_ref().map(|k| self.volume_name(k)).unwrap_or_default(), vec![]),
+                "bind" => (v.source.clone().unwrap_or_default(), vec![]),
+                _ => (String::new(), vec![]),
+            };
+            if let Some(size) = v.tmpfs_size {
+                options.push(format!("size={size}"));
+            }
+            mounts.push(Mount { kind: v.kind.clone(), source, target: v.target.clone(), read_only: v.read_only, options });
+        }
+        for t in &s.tmpfs {
+            let (target, opts) = t.split_once(':').unwrap_or((t, ""));
+            mounts.push(Mount {
+                kind: "tmpfs".into(),
+                source: String::new(),
+                target: target.into(),
+                read_only: false,
+                options: opts.split(',').filter(|o| !o.is_empty()).map(String::from).collect(),
+            });
+        }
+        for (kind, refs, defs) in [("secret", &s.secrets, &self.project.secrets), ("config", &s.configs, &self.project.configs)] {
+            for r in refs {
+                let def = defs.get(&r.source).ok_or_else(|| failed(format!("{kind} {} is not defined", r.source)))?;
+                let file = self.materialize(kind, &r.source, def)?;
+                let target = match (&r.target, kind) {
+                    (Some(t), _) if t.starts_with('/') => t.clone(),
+                    (Some(t), "secret") => format!("/run/secrets/{t}"),
+                    (Some(t), _) => format!("/{t}"),
+                    (None, "secret") => format!("/run/secrets/{}", r.source),
+                    (None, _) => format!("/{}", r.source),
+                };
+                mounts.push(Mount { kind: "bind".into(), source: file, target, read_only: true, options: vec![] });
+            }
+        }
+        let env: Vec<String> = s
+            .environment
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.clone(),
+            })
+            .collect();
+        let mut labels = s.labels.clone();
+        labels.insert(PROJECT.into(), self.project.name.clone());
+        labels.insert(SERVICE.into(), name.into());
+        labels.insert(NUMBER.into(), n.to_string());
+        labels.insert(HASH.into(), config_hash(s));
+        labels.insert(ONEOFF.into(), if oneoff { "True" } else { "False" }.into());
+        labels.insert(WORKING_DIR.into(), self.project.working_dir.display().to_string());
+        labels.insert(
+            CONFIG_FILES.into(),
+            self.project.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(","),
+        );
+        let healthcheck = match &s.healthcheck {
+            Some(h) if !h.disable && h.test.first().map(String::as_str) != Some("NONE") && !h.test.is_empty() => Some(RtHealth {
+                test: h.test.clone(),
+                interval_ms: h.interval.map(|d| d.0).unwrap_or(30_000),
+                timeout_ms: h.timeout.map(|d| d.0).unwrap_or(30_000),
+                start_period_ms: h.start_period.map(|d| d.0).unwrap_or(0),
+                retries: h.retries.unwrap_or(3),
+            }),
+            _ => None,
+        };
+        let no_healthcheck = s.healthcheck.as_ref().map(|h| h.disable || h.test.first().map(String::as_str) == Some("NONE")).unwrap_or(false);
+        let limits = s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.clone()).unwrap_or_default();
+        let (network, _aliases) = self.network_of(name, s)?;
+        let restart = if oneoff {
+            RestartPolicy { name: "no".into(), max_retries: 0 }
+        } else {
+            RestartPolicy::parse(s.restart.as_deref().unwrap_or("no")).map_err(failed)?
+        };
+        let (entrypoint, cmd) = match (&s.entrypoint, &s.command) {
+            (Some(e), c) => match e.split_first() {
+                Some((first, rest)) => (Some(first.clone()), rest.iter().cloned().chain(c.clone().unwrap_or_default()).collect()),
+                None => (Some(String::new()), c.clone().unwrap_or_default()),
+            },
+            (None, c) => (None, c.clone().unwrap_or_default()),
+        };
+        let config = ContainerConfig {
+            env,
+            hostname: s.hostname.clone().unwrap_or_default(),
+            tty: s.tty,
+            open_stdin: s.stdin_open,
+            read_only: s.read_only,
+            privileged: s.privileged,
+            cap_add: s.cap_add.clone(),
+            cap_drop: s.cap_drop.clone(),
+            init: s.init.unwrap_or(false),
+            mounts,
+            labels,
+            memory: limits.memory.or(s.mem_limit).map(|m| m as i64),
+            cpus: limits.cpus.or(s.cpus),
+            pids_limit: limits.pids.or(s.pids_limit),
+            restart,
+            healthcheck,
+            network,
+            ..Default::default()
+        };
+        Ok(CreateOptions {
+            name: Some(if oneoff {
+                format!("{}-{name}-run-{:012x}", self.project.name, rand_u64() & 0xffff_ffff_ffff)
+            } else {
+                self.container_name(name, n)
+            }),
+            image: image.to_string(),
+            cmd,
+            entrypoint,
+            workdir: s.working_dir.clone(),
+            user: s.user.clone(),
+            stop_signal: s.stop_signal.clone(),
+            stop_timeout: s.stop_grace_period.map(|d| d.0.div_ceil(1000)),
+            no_healthcheck,
+            config,
+        })
+    }
+
+    /// Waits until every dependency of `name` meets its condition.
+    pub fn wait_dependencies(&self, name: &str) -> Result<()> {
+        let s = self.service(name)?;
+        for (dep, d) in &s.depends_on {
+            if !self.project.services.contains_key(dep) {
+                continue; // optional (required: false) and disabled
+            }
+            self.wait_condition(name, dep, &d.condition)?;
+        }
+        Ok(())
+    }
+
+    fn wait_condition(&self, who: &str, dep: &str, condition: &str) -> Result<()> {
+        let mut last_said = String::new();
+        let began = Instant::now();
+        loop {
+            let cs = self.service_containers(dep)?;
+            if cs.is_empty() {
+                return Err(failed(format!("{who}: dependency {dep} has no container")));
+            }
+            let mut done = true;
+            let mut say = String::new();
+            for c in &cs {
+                match condition {
+                    "service_healthy" => {
+                        if c.config.healthcheck.is_none() {
+                            return Err(failed(format!(
+                                "{who} waits for {dep} to be healthy, but {dep} has no healthcheck: give it one or use condition: service_started"
+                            )));
+                        }
+                        let h = c.state.health.clone().unwrap_or_default();
+                        if !running(c) {
+                            return Err(failed(format!(
+                                "dependency failed to start: {} exited with code {} before it was healthy",
+                                c.name,
+                                c.state.exit_code.unwrap_or(0)
+                            )));
+                        }
+                        match h.status.as_str() {
+                            "healthy" => {}
+                            "unhealthy" => {
+                                return Err(failed(format!(
+                                    "dependency failed to start: container {} is unhealthy (last probe: {})",
+                                    c.name,
+                                    probe_text(&h.last_output)
+                                )))
+                            }
+                            _ => {
+                                done = false;
+                                say = format!(
+                                    "{who}: waiting for {dep} to be healthy, last probe: {}",
+                                    if h.last_check == 0 { "none yet".to_string() } else { probe_text(&h.last_output) }
+                                );
+                            }
+                        }
+                    }
+                    "service_completed_successfully" => match c.state.status {
+                        Status::Exited | Status::Dead => {
+                            let code = c.state.exit_code.unwrap_or(0);
+                            if code != 0 {
+                                return Err(failed(format!(
+                                    "service {dep} didn't complete successfully: {} exited with code {code}",
+                                    c.name
+                                )));
+                            }
+                        }
+                        _ => {
+                            done = false;
+                            say = format!("{who}: waiting for {dep} to complete successfully");
+                        }
+                    },
+                    _ => {
+                        if c.state.status == Status::Created {
+                            done = false;
+                            say = format!("{who}: waiting for {dep} to start");
+                        }
+                    }
+                }
+            }
+            if done {
+                if began.elapsed() > Duration::from_millis(200) {
+                    self.say(&format!("{who}: {dep} is {}", match condition {
+                        "service_healthy" => "healthy",
+                        "service_completed_successfully" => "done",
+                        _ => "started",
+                    }));
+                }
+                return Ok(());
+            }
+            if say != last_said {
+                self.say(&say);
+                last_said = say;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `up`: creates, recreates and starts what the model asks for, in dependency order.
+    pub fn up(&self, o: &UpOptions) -> Result<Vec<String>> {
+        for s in &o.services {
+            self.service(s)?;
+        }
+        let order = if o.no_deps {
+            o.services.clone()
+        } else {
+            graph::start_order(self.project, &o.services)
+        };
+        // Check everything that can fail before touching anything.
+        let mut images = BTreeMap::new();
+        for name in &order {
+            let s = self.service(name)?;
+            self.network_of(name, s)?;
+            images.insert(name.clone(), self.ensure_image(name, s, o.build)?);
+        }
+        self.ensure_network()?;
+        self.ensure_volumes()?;
+        let mut recreated: Vec<String> = Vec::new();
+        for name in &order {
+            let s = self.service(name)?;
+            self.wait_dependencies(name)?;
+            let want = o.scale.get(name).copied().unwrap_or_else(|| s.replicas());
+            if want > 1 && s.container_name.is_some() {
+                return Err(failed(format!("services.{name}: container_name {:?} cannot be used with more than one replica", s.container_name.as_deref().unwrap_or_default())));
+            }
+            let hash = config_hash(s);
+            // A dependency recreated with restart: true restarts this service too.
+            let restart_for_dep = s.depends_on.iter().any(|(d, dep)| dep.restart && recreated.contains(d));
+            let existing = self.service_containers(name)?;
+            let mut have = Vec::new();
+            for c in existing {
+                let n = service_of(&c).map(|x| x.1).unwrap_or(0);
+                let same = c.config.labels.get(HASH) == Some(&hash)
+                    && self.rt.store.resolve(&images[name]).map(|i| i.id.to_string() == c.config.image).unwrap_or(false);
+                if n == 0 || n > want {
+                    self.rt.remove(&c.id, true, false)?;
+                    self.say(&format!("Container {}  Removed", c.name));
+                } else if !same || o.force_recreate {
+                    self.rt.remove(&c.id, true, false)?;
+                    let c2 = self.rt.create(self.create_options(name, s, n, &images[name], false)?)?;
+                    self.rt.start_detached(&c2.id)?;
+                    self.say(&format!("Container {}  Recreated", c2.name));
+                    if !recreated.contains(name) {
+                        recreated.push(name.clone());
+                    }
+                    have.push(n);
+                } else if !running(&c) {
+                    self.rt.start_detached(&c.id)?;
+                    self.say(&format!("Container {}  Started", c.name));
+                    have.push(n);
+                } else if restart_for_dep {
+                    self.rt.stop(&c.id, None)?;
+                    self.rt.start_detached(&c.id)?;
+                    self.say(&format!("Container {}  Restarted", c.name));
+                    have.push(n);
+                } else {
+                    self.say(&format!("Container {}  Running", c.name));
+                    have.push(n);
+                }
+            }
+            for n in 1..=want {
+                if have.contains(&n) {
+                    continue;
+                }
+                let c = self.rt.create(self.create_options(name, s, n, &images[name], false)?)?;
+                self.say(&format!("Container {}  Created", c.name));
+                self.rt.start_detached(&c.id)?;
+                self.say(&format!("Container {}  Started", c.name));
+            }
+        }
+        self.orphans(o.remove_orphans)?;
+        Ok(order)
+    }
+
+    /// Containers of services no longer in the model: a warning, or removed.
+    fn orphans(&self, remove: bool) -> Result<()> {
+        for c in self.containers(false)? {
+            let Some((svc, _)) = service_of(&c) else { continue };
+            if self.project.services.contains_key(&svc) || self.project.disabled.contains_key(&svc) {
+                continue;
+            }
+            if remove {
+                self.rt.remove(&c.id, true, false)?;
+                self.say(&format!("Container {}  Removed", c.name));
+            } else {
+                self.say(&format!(
+                    "warning: found orphan container {} of service {svc}, which is not in the project; run with --remove-orphans to remove it",
+                    c.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `up --wait`: until every service of `order` runs (and is healthy if it has a
+    /// healthcheck) or completed successfully when it is a dependency that must.
+    pub fn wait_ready(&self, order: &[String]) -> Result<()> {
+        for name in order {
+            let s = self.service(name)?;
+            let one_shot = self.project.services.values().any(|o| o.depends_on.get(name).map(|d| d.condition == "service_completed_successfully").unwrap_or(false));
+            let cond = if one_shot {
+                "service_completed_successfully"
+            } else if s.healthcheck.as_ref().map(|h| !h.disable).unwrap_or(false) {
+                "service_healthy"
+            } else {
+                "service_started"
+            };
+            self.wait_condition("up --wait", name, cond)?;
+        }
+        Ok(())
+    }
+
+    /// `down`: removes the project's containers (dependants first), its network, and
+    /// with `volumes` its named volumes and the containers' anonymous volumes.
+    pub fn down(&self, volumes: bool, remove_orphans: bool) -> Result<()> {
+        let order = graph::start_order(self.project, &[]);
+        let mut cs = self.containers(true)?;
+        // Dependants first: reverse start order; unknown services (orphans) go first.
+        cs.sort_by_key(|c| {
+            let svc = service_of(c).map(|x| x.0).unwrap_or_default();
+            std::cmp::Reverse(order.iter().position(|s| *s == svc).map(|i| i as i64).unwrap_or(i64::MAX))
+        });
+        for c in cs {
+            let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
+            let known = self.project.services.contains_key(&svc) || self.project.disabled.contains_key(&svc);
+            if !known && !remove_orphans {
+                self.say(&format!("warning: leaving orphan container {} (service {svc} is not in the project; use --remove-orphans)", c.name));
+                continue;
+            }
+            if running(&c) {
+                self.rt.stop(&c.id, None)?;
+                self.say(&format!("Container {}  Stopped", c.name));
+            }
+            self.rt.remove(&c.id, true, volumes)?;
+            self.say(&format!("Container {}  Removed", c.name));
+        }
+        self.remove_network()?;
+        if volumes {
+            for v in self.rt.store.volumes()? {
+                let labels: BTreeMap<String, String> = serde_json::from_str(&v.labels).unwrap_or_default();
+                if labels.get(PROJECT) == Some(&self.project.name) {
+                    self.rt.volume_remove(&v.name, false)?;
+                    self.say(&format!("Volume {}  Removed", v.name));
+                }
+            }
+        }
+        let dir = self.rt.store.root().join("compose").join(&self.project.name);
+        if dir.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Ok(())
+    }
+
+    /// `start`: starts existing containers in dependency order, honouring conditions.
+    pub fn start(&self, services: &[String]) -> Result<()> {
+        for name in graph::start_order(self.project, services) {
+            self.wait_dependencies(&name)?;
+            for c in self.service_containers(&name)? {
+                if !running(&c) {
+                    self.rt.start_detached(&c.id)?;
+                    self.say(&format!("Container {}  Started", c.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `stop`: dependants first.
+    pub fn stop(&self, services: &[String], timeout: Option<u64>) -> Result<()> {
+        let mut order = graph::start_order(self.project, services);
+        if !services.is_empty() {
+            order.retain(|s| services.contains(s));
+        }
+        order.reverse();
+        for name in order {
+            for c in self.service_containers(&name)? {
+                if running(&c) {
+                    self.rt.stop(&c.id, timeout)?;
+                    self.say(&format!("Container {}  Stopped", c.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `restart`: stop (dependants first), then start in dependency order.
+    pub fn restart(&self, services: &[String], timeout: Option<u64>) -> Result<()> {
+        self.stop(services, timeout)?;
+        let mut order = graph::start_order(self.project, services);
+        if !services.is_empty() {
+            order.retain(|s| services.contains(s));
+        }
+        for name in order {
+            self.wait_dependencies(&name)?;
+            for c in self.service_containers(&name)? {
+                self.rt.start_detached(&c.id)?;
+                self.say(&format!("Container {}  Started", c.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The container `exec` targets: replica `index` of a service, running.
+    pub fn container_for(&self, service: &str, index: u32) -> Result<Container> {
+        self.service(service)?;
+        self.service_containers(service)?
+            .into_iter()
+            .find(|c| service_of(c).map(|x| x.1) == Some(index))
+            .ok_or_else(|| failed(format!("service {service} has no container number {index}: run berth compose up first")))
+    }
+
+    /// `run`: starts the service's dependencies, then creates a one-off container with
+    /// `cmd` (the service's command when empty). The caller runs it in the foreground.
+    pub fn create_oneoff(&self, service: &str, cmd: &[String], no_deps: bool, rm: bool) -> Result<Container> {
+        let s = self.service(service)?;
+        if !no_deps {
+            let mut deps = graph::start_order(self.project, &[service.to_string()]);
+            deps.retain(|d| d != service);
+            if !deps.is_empty() {
+                self.up(&UpOptions { services: deps, ..Default::default() })?;
+            }
+        }
+        self.ensure_volumes()?;
+        self.wait_dependencies(service)?;
+        let image = self.ensure_image(service, s, false)?;
+        let mut o = self.create_options(service, s, 1, &image, true)?;
+        if !cmd.is_empty() {
+            o.cmd = cmd.to_vec();
+            if let Some(e) = &s.entrypoint {
+                o.cmd = e.iter().skip(1).cloned().chain(cmd.iter().cloned()).collect();
+            }
+        }
+        o.config.auto_remove = rm;
+        o.config.restart = RestartPolicy { name: "no".into(), max_retries: 0 };
+        Ok(self.rt.create(o)?)
+    }
+}
+
+fn probe_text(s: &str) -> String {
+    let t = s.trim();
+    if t.is_empty() {
+        "failed with no output".into()
+    } else {
+        t.lines().last().unwrap_or(t).to_string()
+    }
+}
+
+fn rand_u64() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (std::process::id() as u64).rotate_left(32)
+}
+
+/// One row of `compose ls`: a project seen in the store's containers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProjectSummary {
+    pub name: String,
+    pub status: String,
+    pub config_files: String,
+}
+
+/// Every project with containers in the store.
+pub fn list_projects(rt: &Runtime) -> Result<Vec<ProjectSummary>> {
+    let mut by: BTreeMap<String, (BTreeMap<String, u32>, String)> = BTreeMap::new();
+    for c in rt.list_refreshed()? {
+        let Some(p) = c.config.labels.get(PROJECT) else { continue };
+        let e = by.entry(p.clone()).or_default();
+        *e.0.entry(c.state.status.as_str().to_string()).or_default() += 1;
+        if let Some(f) = c.config.labels.get(CONFIG_FILES) {
+            e.1 = f.clone();
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|(name, (counts, files))| ProjectSummary {
+            name,
+            status: counts.iter().map(|(s, n)| format!("{s}({n})")).collect::<Vec<_>>().join(", "),
+            config_files: files,
+        })
+        .collect())
+}
