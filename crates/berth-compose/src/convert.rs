@@ -118,7 +118,8 @@ fn integer(n: &Node, path: &str) -> R<i64> {
 
 fn unsigned(n: &Node, path: &str) -> R<u32> {
     let i = integer(n, path)?;
-    u32::try_from(i).map_err(|_| Error::at(n.pos.clone(), format!("{path} must be 0 or more, not {i}")))
+    u32::try_from(i)
+        .map_err(|_| Error::at(n.pos.clone(), format!("{path} must be 0 or more, not {i}")))
 }
 
 fn float(n: &Node, path: &str) -> R<f64> {
@@ -268,7 +269,9 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
     while !rest.is_empty() {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("invalid duration {s:?}: missing unit (use e.g. 30s, 1m30s, 500ms)"))?;
+            .ok_or_else(|| {
+                format!("invalid duration {s:?}: missing unit (use e.g. 30s, 1m30s, 500ms)")
+            })?;
         let n: f64 = rest[..num_end]
             .parse()
             .map_err(|_| format!("invalid duration {s:?}: use e.g. 30s, 1m30s, 500ms"))?;
@@ -283,7 +286,11 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             "s" => 1e3,
             "m" => 60e3,
             "h" => 3600e3,
-            u => return Err(format!("invalid duration {s:?}: unknown unit {u:?} (use ns, us, ms, s, m, h)")),
+            u => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {u:?} (use ns, us, ms, s, m, h)"
+                ))
+            }
         };
         total += n * ms;
         rest = &rest[unit_end..];
@@ -349,29 +356,107 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 fn bytes(n: &Node, path: &str) -> R<u64> {
     match &n.value {
         Value::Int(i) if *i >= 0 => Ok(*i as u64),
-        _ => parse_bytes(&string(n, path)?).map_err(|e| Error::at(n.pos.clone(), format!("{path}: {e}"))),
+        _ => parse_bytes(&string(n, path)?)
+            .map_err(|e| Error::at(n.pos.clone(), format!("{path}: {e}"))),
     }
 }
 
 const SERVICE_KEYS: &[&str] = &[
-    "build", "image", "container_name", "hostname", "command", "entrypoint", "environment",
-    "env_file", "ports", "expose", "volumes", "tmpfs", "networks", "network_mode", "depends_on",
-    "healthcheck", "secrets", "configs", "restart", "user", "working_dir", "init", "labels",
-    "deploy", "stop_signal", "stop_grace_period", "tty", "stdin_open", "read_only", "privileged",
-    "cap_add", "cap_drop", "mem_limit", "cpus", "pids_limit", "profiles", "pull_policy", "extends",
+    "build",
+    "image",
+    "container_name",
+    "hostname",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "tmpfs",
+    "networks",
+    "network_mode",
+    "depends_on",
+    "healthcheck",
+    "secrets",
+    "configs",
+    "restart",
+    "user",
+    "working_dir",
+    "init",
+    "labels",
+    "deploy",
+    "stop_signal",
+    "stop_grace_period",
+    "tty",
+    "stdin_open",
+    "read_only",
+    "privileged",
+    "cap_add",
+    "cap_drop",
+    "mem_limit",
+    "cpus",
+    "pids_limit",
+    "profiles",
+    "pull_policy",
+    "extends",
 ];
 
 /// Keys of the specification that berth reads but does not act on (a warning each).
 const SERVICE_IGNORED: &[&str] = &[
-    "annotations", "attach", "blkio_config", "cgroup", "cgroup_parent", "cpu_count",
-    "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpu_shares",
-    "cpuset", "credential_spec", "develop", "device_cgroup_rules", "devices", "dns",
-    "dns_opt", "dns_search", "domainname", "external_links", "extra_hosts", "gpus",
-    "group_add", "ipc", "isolation", "links", "logging", "mac_address", "mem_reservation",
-    "mem_swappiness", "memswap_limit", "oom_kill_disable", "oom_score_adj", "pid", "platform",
-    "post_start", "pre_stop", "runtime", "scale", "security_opt", "shm_size", "storage_opt",
-    "sysctls", "ulimits", "userns_mode", "uts", "volumes_from", "models", "provider",
-    "label_file", "use_api_socket",
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cgroup",
+    "cgroup_parent",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "ipc",
+    "isolation",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "platform",
+    "post_start",
+    "pre_stop",
+    "runtime",
+    "scale",
+    "security_opt",
+    "shm_size",
+    "storage_opt",
+    "sysctls",
+    "ulimits",
+    "userns_mode",
+    "uts",
+    "volumes_from",
+    "models",
+    "provider",
+    "label_file",
+    "use_api_socket",
 ];
 
 impl Conv<'_> {
@@ -460,9 +545,10 @@ impl Conv<'_> {
                 "pull_policy" => s.pull_policy = opt_string(v, p)?,
                 "extends" => {} // resolved before conversion
                 x if x.starts_with("x-") => {}
-                x if SERVICE_IGNORED.contains(&x) => {
-                    self.warn(&k.pos, format!("{p}: berth does not support this key yet and ignores it"))
-                }
+                x if SERVICE_IGNORED.contains(&x) => self.warn(
+                    &k.pos,
+                    format!("{p}: berth does not support this key yet and ignores it"),
+                ),
                 _ => return Err(unknown_key(k, &path, SERVICE_KEYS)),
             }
         }
@@ -514,12 +600,35 @@ impl Conv<'_> {
                 "target" => b.target = Some(string(v, &p)?),
                 "labels" => b.labels = labels(v, &p)?,
                 x if x.starts_with("x-") => {}
-                "cache_from" | "cache_to" | "no_cache" | "pull" | "network" | "shm_size"
-                | "extra_hosts" | "isolation" | "platforms" | "privileged" | "secrets" | "ssh"
-                | "tags" | "ulimits" | "additional_contexts" | "dockerfile_inline" | "entitlements" | "provenance" | "sbom" => {
-                    self.warn(&k.pos, format!("{p}: berth does not support this key yet and ignores it"))
+                "cache_from"
+                | "cache_to"
+                | "no_cache"
+                | "pull"
+                | "network"
+                | "shm_size"
+                | "extra_hosts"
+                | "isolation"
+                | "platforms"
+                | "privileged"
+                | "secrets"
+                | "ssh"
+                | "tags"
+                | "ulimits"
+                | "additional_contexts"
+                | "dockerfile_inline"
+                | "entitlements"
+                | "provenance"
+                | "sbom" => self.warn(
+                    &k.pos,
+                    format!("{p}: berth does not support this key yet and ignores it"),
+                ),
+                _ => {
+                    return Err(unknown_key(
+                        k,
+                        path,
+                        &["context", "dockerfile", "args", "target", "labels"],
+                    ))
                 }
-                _ => return Err(unknown_key(k, path, &["context", "dockerfile", "args", "target", "labels"])),
             }
         }
         Ok(b)
@@ -567,7 +676,8 @@ impl Conv<'_> {
             let p = format!("{path}[{i}]");
             let mut v = match &it.value {
                 Value::Map(_) => long_volume(it, &p)?,
-                _ => short_volume(&string(it, &p)?).map_err(|e| Error::at(it.pos.clone(), format!("{p}: {e}")))?,
+                _ => short_volume(&string(it, &p)?)
+                    .map_err(|e| Error::at(it.pos.clone(), format!("{p}: {e}")))?,
             };
             if v.kind == "bind" {
                 if let Some(s) = &v.source {
@@ -575,7 +685,10 @@ impl Conv<'_> {
                 }
             }
             if !v.target.starts_with('/') {
-                return Err(Error::at(it.pos.clone(), format!("{p}: the target {:?} is not an absolute path", v.target)));
+                return Err(Error::at(
+                    it.pos.clone(),
+                    format!("{p}: the target {:?} is not an absolute path", v.target),
+                ));
             }
             out.push(v.finish());
         }
@@ -601,11 +714,25 @@ impl Conv<'_> {
                     d.resources = Some(r);
                 }
                 "mode" | "endpoint_mode" | "labels" | "placement" | "restart_policy"
-                | "rollback_config" | "update_config" => {
-                    self.warn(&k.pos, format!("{p}: berth does not support this key yet and ignores it"))
-                }
+                | "rollback_config" | "update_config" => self.warn(
+                    &k.pos,
+                    format!("{p}: berth does not support this key yet and ignores it"),
+                ),
                 x if x.starts_with("x-") => {}
-                _ => return Err(unknown_key(k, path, &["replicas", "resources", "mode", "labels", "placement", "restart_policy"])),
+                _ => {
+                    return Err(unknown_key(
+                        k,
+                        path,
+                        &[
+                            "replicas",
+                            "resources",
+                            "mode",
+                            "labels",
+                            "placement",
+                            "restart_policy",
+                        ],
+                    ))
+                }
             }
         }
         Ok(d)
@@ -621,11 +748,18 @@ impl Conv<'_> {
                 "external" => net.external = boolean(v, &p)?,
                 "internal" => net.internal = boolean(v, &p)?,
                 "labels" => net.labels = labels(v, &p)?,
-                "driver_opts" | "attachable" | "enable_ipv6" | "enable_ipv4" | "ipam" => {
-                    self.warn(&k.pos, format!("{p}: berth does not support this key yet and ignores it"))
-                }
+                "driver_opts" | "attachable" | "enable_ipv6" | "enable_ipv4" | "ipam" => self.warn(
+                    &k.pos,
+                    format!("{p}: berth does not support this key yet and ignores it"),
+                ),
                 x if x.starts_with("x-") => {}
-                _ => return Err(unknown_key(k, path, &["name", "driver", "external", "internal", "labels", "ipam"])),
+                _ => {
+                    return Err(unknown_key(
+                        k,
+                        path,
+                        &["name", "driver", "external", "internal", "labels", "ipam"],
+                    ))
+                }
             }
         }
         Ok(net)
@@ -640,15 +774,27 @@ impl Conv<'_> {
                 "driver" => {
                     let d = string(v, &p)?;
                     if d != "local" {
-                        return Err(Error::at(v.pos.clone(), format!("{p}: berth has only the local volume driver, not {d:?}")));
+                        return Err(Error::at(
+                            v.pos.clone(),
+                            format!("{p}: berth has only the local volume driver, not {d:?}"),
+                        ));
                     }
                     vol.driver = Some(d)
                 }
                 "external" => vol.external = boolean(v, &p)?,
                 "labels" => vol.labels = labels(v, &p)?,
-                "driver_opts" => self.warn(&k.pos, format!("{p}: berth does not support this key yet and ignores it")),
+                "driver_opts" => self.warn(
+                    &k.pos,
+                    format!("{p}: berth does not support this key yet and ignores it"),
+                ),
                 x if x.starts_with("x-") => {}
-                _ => return Err(unknown_key(k, path, &["name", "driver", "external", "labels", "driver_opts"])),
+                _ => {
+                    return Err(unknown_key(
+                        k,
+                        path,
+                        &["name", "driver", "external", "labels", "driver_opts"],
+                    ))
+                }
             }
         }
         Ok(vol)
@@ -664,17 +810,29 @@ impl Conv<'_> {
                 "content" => o.content = Some(string(v, &p)?),
                 "environment" => o.environment = Some(string(v, &p)?),
                 "external" => o.external = boolean(v, &p)?,
-                "labels" | "driver" | "driver_opts" | "template_driver" => {
-                    self.warn(&k.pos, format!("{p}: berth does not support this key yet and ignores it"))
-                }
+                "labels" | "driver" | "driver_opts" | "template_driver" => self.warn(
+                    &k.pos,
+                    format!("{p}: berth does not support this key yet and ignores it"),
+                ),
                 x if x.starts_with("x-") => {}
-                _ => return Err(unknown_key(k, path, &["name", "file", "content", "environment", "external"])),
+                _ => {
+                    return Err(unknown_key(
+                        k,
+                        path,
+                        &["name", "file", "content", "environment", "external"],
+                    ))
+                }
             }
         }
-        let sources = [o.file.is_some(), o.content.is_some(), o.environment.is_some(), o.external]
-            .iter()
-            .filter(|x| **x)
-            .count();
+        let sources = [
+            o.file.is_some(),
+            o.content.is_some(),
+            o.environment.is_some(),
+            o.external,
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
         if sources != 1 {
             return Err(Error::at(
                 n.pos.clone(),
@@ -734,7 +892,11 @@ pub fn short_volume(s: &str) -> Result<ServiceVolume, String> {
             "rw" | "z" | "Z" | "cached" | "delegated" | "consistent" | "rprivate" | "private"
             | "rshared" | "shared" | "rslave" | "slave" => {}
             "nocopy" => v.nocopy = true,
-            o => return Err(format!("invalid volume mode {o:?} in {s:?}: use ro, rw or nocopy")),
+            o => {
+                return Err(format!(
+                    "invalid volume mode {o:?} in {s:?}: use ro, rw or nocopy"
+                ))
+            }
         }
     }
     match src {
@@ -759,7 +921,13 @@ fn long_volume(n: &Node, path: &str) -> R<ServiceVolume> {
             "type" => {
                 v.kind = string(x, &p)?;
                 if !matches!(v.kind.as_str(), "volume" | "bind" | "tmpfs") {
-                    return Err(Error::at(x.pos.clone(), format!("{p}: berth supports volume, bind and tmpfs, not {:?}", v.kind)));
+                    return Err(Error::at(
+                        x.pos.clone(),
+                        format!(
+                            "{p}: berth supports volume, bind and tmpfs, not {:?}",
+                            v.kind
+                        ),
+                    ));
                 }
             }
             "source" => v.source = Some(string(x, &p)?),
@@ -784,17 +952,38 @@ fn long_volume(n: &Node, path: &str) -> R<ServiceVolume> {
                 }
             }
             "bind" | "consistency" => {}
-            _ => return Err(unknown_key(k, path, &["type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency"])),
+            _ => {
+                return Err(unknown_key(
+                    k,
+                    path,
+                    &[
+                        "type",
+                        "source",
+                        "target",
+                        "read_only",
+                        "bind",
+                        "volume",
+                        "tmpfs",
+                        "consistency",
+                    ],
+                ))
+            }
         }
     }
     if v.kind.is_empty() {
-        return Err(Error::at(n.pos.clone(), format!("{path} needs a type: volume, bind or tmpfs")));
+        return Err(Error::at(
+            n.pos.clone(),
+            format!("{path} needs a type: volume, bind or tmpfs"),
+        ));
     }
     if v.target.is_empty() {
         return Err(Error::at(n.pos.clone(), format!("{path} needs a target")));
     }
     if v.kind == "bind" && v.source.is_none() {
-        return Err(Error::at(n.pos.clone(), format!("{path}: a bind mount needs a source")));
+        return Err(Error::at(
+            n.pos.clone(),
+            format!("{path}: a bind mount needs a source"),
+        ));
     }
     Ok(v)
 }
@@ -813,7 +1002,9 @@ fn port_range(s: &str) -> Result<(u16, u16), String> {
 pub fn short_ports(s: &str) -> Result<Vec<Port>, String> {
     let (spec, proto) = s.rsplit_once('/').unwrap_or((s, "tcp"));
     let (host_ip, rest) = if let Some(r) = spec.strip_prefix('[') {
-        let (ip, r) = r.split_once("]:").ok_or_else(|| format!("invalid port {s:?}"))?;
+        let (ip, r) = r
+            .split_once("]:")
+            .ok_or_else(|| format!("invalid port {s:?}"))?;
         (Some(ip.to_string()), r)
     } else {
         let n = spec.matches(':').count();
@@ -840,7 +1031,9 @@ pub fn short_ports(s: &str) -> Result<Vec<Port>, String> {
         }
     }
     if !matches!(proto, "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid protocol {proto:?} in {s:?}: use tcp or udp"));
+        return Err(format!(
+            "invalid protocol {proto:?} in {s:?}: use tcp or udp"
+        ));
     }
     Ok((0..count)
         .map(|i| Port {
@@ -880,24 +1073,45 @@ fn ports(n: &Node, path: &str) -> R<Vec<Port>> {
                     match k.name.as_str() {
                         "target" => {
                             let t = integer(v, &pk)?;
-                            port.target = u16::try_from(t).map_err(|_| Error::at(v.pos.clone(), format!("{pk}: {t} is not a port")))?;
+                            port.target = u16::try_from(t).map_err(|_| {
+                                Error::at(v.pos.clone(), format!("{pk}: {t} is not a port"))
+                            })?;
                         }
                         "published" => port.published = Some(string(v, &pk)?),
                         "host_ip" => port.host_ip = Some(string(v, &pk)?),
                         "protocol" => port.protocol = string(v, &pk)?,
                         "mode" => port.mode = string(v, &pk)?,
                         "name" | "app_protocol" => {}
-                        _ => return Err(unknown_key(k, &p, &["target", "published", "host_ip", "protocol", "mode", "name", "app_protocol"])),
+                        _ => {
+                            return Err(unknown_key(
+                                k,
+                                &p,
+                                &[
+                                    "target",
+                                    "published",
+                                    "host_ip",
+                                    "protocol",
+                                    "mode",
+                                    "name",
+                                    "app_protocol",
+                                ],
+                            ))
+                        }
                     }
                 }
                 if port.target == 0 {
-                    return Err(Error::at(it.pos.clone(), format!("{p} needs a target port")));
+                    return Err(Error::at(
+                        it.pos.clone(),
+                        format!("{p} needs a target port"),
+                    ));
                 }
                 out.push(port);
             }
             _ => {
                 let s = string(it, &p)?;
-                out.extend(short_ports(&s).map_err(|e| Error::at(it.pos.clone(), format!("{p}: {e}")))?);
+                out.extend(
+                    short_ports(&s).map_err(|e| Error::at(it.pos.clone(), format!("{p}: {e}")))?,
+                );
             }
         }
     }
@@ -919,8 +1133,15 @@ fn service_networks(n: &Node, path: &str) -> R<BTreeMap<String, ServiceNetwork>>
                 for (k2, v2) in entries(v, &p)? {
                     match k2.name.as_str() {
                         "aliases" => sn.aliases = string_list(v2, &join(&p, "aliases"))?,
-                        "ipv4_address" | "ipv6_address" | "priority" | "link_local_ips" | "mac_address" | "driver_opts" | "gw_priority" | "interface_name" => {}
-                        _ => return Err(unknown_key(k2, &p, &["aliases", "ipv4_address", "ipv6_address", "priority"])),
+                        "ipv4_address" | "ipv6_address" | "priority" | "link_local_ips"
+                        | "mac_address" | "driver_opts" | "gw_priority" | "interface_name" => {}
+                        _ => {
+                            return Err(unknown_key(
+                                k2,
+                                &p,
+                                &["aliases", "ipv4_address", "ipv6_address", "priority"],
+                            ))
+                        }
                     }
                 }
                 out.insert(k.name.clone(), sn);
@@ -931,7 +1152,11 @@ fn service_networks(n: &Node, path: &str) -> R<BTreeMap<String, ServiceNetwork>>
     Ok(out)
 }
 
-const CONDITIONS: &[&str] = &["service_started", "service_healthy", "service_completed_successfully"];
+const CONDITIONS: &[&str] = &[
+    "service_started",
+    "service_healthy",
+    "service_completed_successfully",
+];
 
 fn depends_on(n: &Node, path: &str) -> R<BTreeMap<String, Dependency>> {
     let mut out = BTreeMap::new();
@@ -967,7 +1192,9 @@ fn depends_on(n: &Node, path: &str) -> R<BTreeMap<String, Dependency>> {
                         }
                         "restart" => d.restart = boolean(v2, &p2)?,
                         "required" => d.required = boolean(v2, &p2)?,
-                        _ => return Err(unknown_key(k2, &p, &["condition", "restart", "required"])),
+                        _ => {
+                            return Err(unknown_key(k2, &p, &["condition", "restart", "required"]))
+                        }
                     }
                 }
                 out.insert(k.name.clone(), d);
@@ -1000,7 +1227,21 @@ fn healthcheck(n: &Node, path: &str) -> R<Healthcheck> {
             "start_interval" => {}
             "retries" => h.retries = Some(unsigned(v, &p)?),
             "disable" => h.disable = boolean(v, &p)?,
-            _ => return Err(unknown_key(k, path, &["test", "interval", "timeout", "start_period", "start_interval", "retries", "disable"])),
+            _ => {
+                return Err(unknown_key(
+                    k,
+                    path,
+                    &[
+                        "test",
+                        "interval",
+                        "timeout",
+                        "start_period",
+                        "start_interval",
+                        "retries",
+                        "disable",
+                    ],
+                ))
+            }
         }
     }
     Ok(h)
@@ -1024,12 +1265,23 @@ fn file_refs(n: &Node, path: &str) -> R<Vec<FileRef>> {
                         "mode" => {
                             r.mode = Some(match &v.value {
                                 Value::Str(s) => u32::from_str_radix(s.trim_start_matches("0o"), 8)
-                                    .map_err(|_| Error::at(v.pos.clone(), format!("{pk}: invalid mode {s:?}")))?,
+                                    .map_err(|_| {
+                                        Error::at(
+                                            v.pos.clone(),
+                                            format!("{pk}: invalid mode {s:?}"),
+                                        )
+                                    })?,
                                 _ => unsigned(v, &pk)?,
                             })
                         }
                         "uid" | "gid" => {}
-                        _ => return Err(unknown_key(k, &p, &["source", "target", "uid", "gid", "mode"])),
+                        _ => {
+                            return Err(unknown_key(
+                                k,
+                                &p,
+                                &["source", "target", "uid", "gid", "mode"],
+                            ))
+                        }
                     }
                 }
                 if r.source.is_empty() {
@@ -1074,8 +1326,14 @@ mod tests {
 
     #[test]
     fn shell_words() {
-        assert_eq!(shell_split(r#"sh -c 'echo "a b"; exit 1'"#).unwrap(), vec!["sh", "-c", "echo \"a b\"; exit 1"]);
-        assert_eq!(shell_split(r#"a "b c" d\ e"#).unwrap(), vec!["a", "b c", "d e"]);
+        assert_eq!(
+            shell_split(r#"sh -c 'echo "a b"; exit 1'"#).unwrap(),
+            vec!["sh", "-c", "echo \"a b\"; exit 1"]
+        );
+        assert_eq!(
+            shell_split(r#"a "b c" d\ e"#).unwrap(),
+            vec!["a", "b c", "d e"]
+        );
         assert_eq!(shell_split("x ''").unwrap(), vec!["x", ""]);
         assert!(shell_split("'open").is_err());
     }
@@ -1083,9 +1341,20 @@ mod tests {
     #[test]
     fn short_volume_forms() {
         let v = short_volume("data:/var/lib/data:ro").unwrap();
-        assert_eq!((v.kind.as_str(), v.source.as_deref(), v.target.as_str(), v.read_only), ("volume", Some("data"), "/var/lib/data", true));
+        assert_eq!(
+            (
+                v.kind.as_str(),
+                v.source.as_deref(),
+                v.target.as_str(),
+                v.read_only
+            ),
+            ("volume", Some("data"), "/var/lib/data", true)
+        );
         let v = short_volume("./src:/app").unwrap();
-        assert_eq!((v.kind.as_str(), v.source.as_deref()), ("bind", Some("./src")));
+        assert_eq!(
+            (v.kind.as_str(), v.source.as_deref()),
+            ("bind", Some("./src"))
+        );
         let v = short_volume("/cache").unwrap();
         assert_eq!((v.kind.as_str(), v.source), ("volume".into(), None));
         let v = short_volume("/host:/ctr:rw,z").unwrap();
@@ -1096,14 +1365,27 @@ mod tests {
     #[test]
     fn short_port_forms() {
         let p = short_ports("8080:80").unwrap();
-        assert_eq!((p[0].target, p[0].published.as_deref(), p[0].protocol.as_str()), (80, Some("8080"), "tcp"));
+        assert_eq!(
+            (
+                p[0].target,
+                p[0].published.as_deref(),
+                p[0].protocol.as_str()
+            ),
+            (80, Some("8080"), "tcp")
+        );
         let p = short_ports("127.0.0.1:5000:5000/udp").unwrap();
-        assert_eq!((p[0].host_ip.as_deref(), p[0].protocol.as_str()), (Some("127.0.0.1"), "udp"));
+        assert_eq!(
+            (p[0].host_ip.as_deref(), p[0].protocol.as_str()),
+            (Some("127.0.0.1"), "udp")
+        );
         let p = short_ports("3000").unwrap();
         assert_eq!((p[0].target, p[0].published.clone()), (3000, None));
         let p = short_ports("9090-9091:8080-8081").unwrap();
         assert_eq!(p.len(), 2);
-        assert_eq!((p[1].target, p[1].published.as_deref()), (8081, Some("9091")));
+        assert_eq!(
+            (p[1].target, p[1].published.as_deref()),
+            (8081, Some("9091"))
+        );
         let p = short_ports("[::1]:6000:6000").unwrap();
         assert_eq!(p[0].host_ip.as_deref(), Some("::1"));
         assert!(short_ports("80/icmp").is_err());
@@ -1112,10 +1394,18 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let k = Key { name: "imgae".into(), pos: Default::default() };
+        let k = Key {
+            name: "imgae".into(),
+            pos: Default::default(),
+        };
         let e = unknown_key(&k, "services.web", SERVICE_KEYS).to_string();
         assert!(e.contains("did you mean \"image\""), "{e}");
-        let k = Key { name: "zzzzzz".into(), pos: Default::default() };
-        assert!(!unknown_key(&k, "services.web", SERVICE_KEYS).to_string().contains("did you mean"));
+        let k = Key {
+            name: "zzzzzz".into(),
+            pos: Default::default(),
+        };
+        assert!(!unknown_key(&k, "services.web", SERVICE_KEYS)
+            .to_string()
+            .contains("did you mean"));
     }
 }

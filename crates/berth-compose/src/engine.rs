@@ -11,7 +11,9 @@
 use crate::model::{Project, Service};
 use crate::{config_hash, graph};
 use berth_runtime::model::Healthcheck as RtHealth;
-use berth_runtime::{Container, ContainerConfig, CreateOptions, Mount, RestartPolicy, Runtime, Status};
+use berth_runtime::{
+    Container, ContainerConfig, CreateOptions, Mount, RestartPolicy, Runtime, Status,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,18 @@ pub struct UpOptions {
     pub no_deps: bool,
 }
 
+/// `run` options: the one-off container's overrides.
+#[derive(Debug, Clone, Default)]
+pub struct OneOff {
+    /// Replaces the service's command when not empty.
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub no_deps: bool,
+    pub rm: bool,
+}
+
 pub struct Engine<'a> {
     pub rt: &'a Runtime,
     pub project: &'a Project,
@@ -65,7 +79,12 @@ pub struct Engine<'a> {
 /// What a container of the project is: (service, number).
 pub fn service_of(c: &Container) -> Option<(String, u32)> {
     let s = c.config.labels.get(SERVICE)?.clone();
-    let n = c.config.labels.get(NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let n = c
+        .config
+        .labels
+        .get(NUMBER)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     Some((s, n))
 }
 
@@ -109,7 +128,12 @@ impl Engine<'_> {
     }
 
     pub fn container_name(&self, svc: &str, n: u32) -> String {
-        match self.project.services.get(svc).and_then(|s| s.container_name.clone()) {
+        match self
+            .project
+            .services
+            .get(svc)
+            .and_then(|s| s.container_name.clone())
+        {
             Some(c) => c,
             None => format!("{}-{svc}-{n}", self.project.name),
         }
@@ -171,7 +195,11 @@ impl Engine<'_> {
                 "warning: services.{name}.ports: no bridge networks yet; the service runs on the host network and its ports are the host's"
             ));
         }
-        let aliases: Vec<String> = s.networks.values().flat_map(|n| n.aliases.clone()).collect();
+        let aliases: Vec<String> = s
+            .networks
+            .values()
+            .flat_map(|n| n.aliases.clone())
+            .collect();
         if !aliases.is_empty() || s.networks.keys().any(|n| n != "default") {
             self.say(&format!(
                 "warning: services.{name}.networks: no bridge networks yet; the service runs on the host network, other services reach it at 127.0.0.1 and aliases ({}) do not resolve",
@@ -185,7 +213,10 @@ impl Engine<'_> {
 
     /// Builds a service's image. The build engine (crate berth-build) is not there yet.
     pub fn build_service(&self, name: &str, s: &Service) -> Result<()> {
-        let b = s.build.as_ref().ok_or_else(|| failed(format!("service {name} has no build section")))?;
+        let b = s
+            .build
+            .as_ref()
+            .ok_or_else(|| failed(format!("service {name} has no build section")))?;
         Err(failed(format!(
             "service {name} needs its image built from {} (image {}), and berth's build engine is not written yet: build it elsewhere and `berth load` it, or give the service an image that exists",
             b.context,
@@ -238,15 +269,28 @@ impl Engine<'_> {
             return Ok(f.clone());
         }
         if o.external {
-            return Err(failed(format!("{kind}s.{key} is external: berth has no secret store; use file:")));
+            return Err(failed(format!(
+                "{kind}s.{key} is external: berth has no secret store; use file:"
+            )));
         }
         let content = match (&o.content, &o.environment) {
             (Some(c), _) => c.clone(),
-            (None, Some(var)) => std::env::var(var).map_err(|_| failed(format!("{kind}s.{key}: environment variable {var} is not set")))?,
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                failed(format!(
+                    "{kind}s.{key}: environment variable {var} is not set"
+                ))
+            })?,
             _ => String::new(),
         };
-        let dir = self.rt.store.root().join("compose").join(&self.project.name).join(kind);
-        std::fs::create_dir_all(&dir).map_err(|e| failed(format!("create {}: {e}", dir.display())))?;
+        let dir = self
+            .rt
+            .store
+            .root()
+            .join("compose")
+            .join(&self.project.name)
+            .join(kind);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| failed(format!("create {}: {e}", dir.display())))?;
         let p = dir.join(key);
         std::fs::write(&p, content).map_err(|e| failed(format!("write {}: {e}", p.display())))?;
         Ok(p.display().to_string())
@@ -255,18 +299,37 @@ impl Engine<'_> {
     // ---- containers ----
 
     /// The runtime's create options for replica `n` of a service.
-    pub fn create_options(&self, name: &str, s: &Service, n: u32, image: &str, oneoff: bool) -> Result<CreateOptions> {
+    pub fn create_options(
+        &self,
+        name: &str,
+        s: &Service,
+        n: u32,
+        image: &str,
+        oneoff: bool,
+    ) -> Result<CreateOptions> {
         let mut mounts = Vec::new();
         for v in &s.volumes {
             let (source, mut options) = match v.kind.as_str() {
-                "volume" => (v.source.as_ref().map(|k| self.volume_name(k)).unwrap_or_default(), vec![]),
+                "volume" => (
+                    v.source
+                        .as_ref()
+                        .map(|k| self.volume_name(k))
+                        .unwrap_or_default(),
+                    vec![],
+                ),
                 "bind" => (v.source.clone().unwrap_or_default(), vec![]),
                 _ => (String::new(), vec![]),
             };
             if let Some(size) = v.tmpfs_size {
                 options.push(format!("size={size}"));
             }
-            mounts.push(Mount { kind: v.kind.clone(), source, target: v.target.clone(), read_only: v.read_only, options });
+            mounts.push(Mount {
+                kind: v.kind.clone(),
+                source,
+                target: v.target.clone(),
+                read_only: v.read_only,
+                options,
+            });
         }
         for t in &s.tmpfs {
             let (target, opts) = t.split_once(':').unwrap_or((t, ""));
@@ -275,12 +338,21 @@ impl Engine<'_> {
                 source: String::new(),
                 target: target.into(),
                 read_only: false,
-                options: opts.split(',').filter(|o| !o.is_empty()).map(String::from).collect(),
+                options: opts
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(String::from)
+                    .collect(),
             });
         }
-        for (kind, refs, defs) in [("secret", &s.secrets, &self.project.secrets), ("config", &s.configs, &self.project.configs)] {
+        for (kind, refs, defs) in [
+            ("secret", &s.secrets, &self.project.secrets),
+            ("config", &s.configs, &self.project.configs),
+        ] {
             for r in refs {
-                let def = defs.get(&r.source).ok_or_else(|| failed(format!("{kind} {} is not defined", r.source)))?;
+                let def = defs
+                    .get(&r.source)
+                    .ok_or_else(|| failed(format!("{kind} {} is not defined", r.source)))?;
                 let file = self.materialize(kind, &r.source, def)?;
                 let target = match (&r.target, kind) {
                     (Some(t), _) if t.starts_with('/') => t.clone(),
@@ -289,7 +361,13 @@ impl Engine<'_> {
                     (None, "secret") => format!("/run/secrets/{}", r.source),
                     (None, _) => format!("/{}", r.source),
                 };
-                mounts.push(Mount { kind: "bind".into(), source: file, target, read_only: true, options: vec![] });
+                mounts.push(Mount {
+                    kind: "bind".into(),
+                    source: file,
+                    target,
+                    read_only: true,
+                    options: vec![],
+                });
             }
         }
         let env: Vec<String> = s
@@ -306,32 +384,64 @@ impl Engine<'_> {
         labels.insert(NUMBER.into(), n.to_string());
         labels.insert(HASH.into(), config_hash(s));
         labels.insert(ONEOFF.into(), if oneoff { "True" } else { "False" }.into());
-        labels.insert(WORKING_DIR.into(), self.project.working_dir.display().to_string());
+        labels.insert(
+            WORKING_DIR.into(),
+            self.project.working_dir.display().to_string(),
+        );
         labels.insert(
             CONFIG_FILES.into(),
-            self.project.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(","),
+            self.project
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
         );
         let healthcheck = match &s.healthcheck {
-            Some(h) if !h.disable && h.test.first().map(String::as_str) != Some("NONE") && !h.test.is_empty() => Some(RtHealth {
-                test: h.test.clone(),
-                interval_ms: h.interval.map(|d| d.0).unwrap_or(30_000),
-                timeout_ms: h.timeout.map(|d| d.0).unwrap_or(30_000),
-                start_period_ms: h.start_period.map(|d| d.0).unwrap_or(0),
-                retries: h.retries.unwrap_or(3),
-            }),
+            Some(h)
+                if !h.disable
+                    && h.test.first().map(String::as_str) != Some("NONE")
+                    && !h.test.is_empty() =>
+            {
+                Some(RtHealth {
+                    test: h.test.clone(),
+                    interval_ms: h.interval.map(|d| d.0).unwrap_or(30_000),
+                    timeout_ms: h.timeout.map(|d| d.0).unwrap_or(30_000),
+                    start_period_ms: h.start_period.map(|d| d.0).unwrap_or(0),
+                    retries: h.retries.unwrap_or(3),
+                })
+            }
             _ => None,
         };
-        let no_healthcheck = s.healthcheck.as_ref().map(|h| h.disable || h.test.first().map(String::as_str) == Some("NONE")).unwrap_or(false);
-        let limits = s.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.clone()).unwrap_or_default();
+        let no_healthcheck = s
+            .healthcheck
+            .as_ref()
+            .map(|h| h.disable || h.test.first().map(String::as_str) == Some("NONE"))
+            .unwrap_or(false);
+        let limits = s
+            .deploy
+            .as_ref()
+            .and_then(|d| d.resources.as_ref())
+            .and_then(|r| r.limits.clone())
+            .unwrap_or_default();
         let (network, _aliases) = self.network_of(name, s)?;
         let restart = if oneoff {
-            RestartPolicy { name: "no".into(), max_retries: 0 }
+            RestartPolicy {
+                name: "no".into(),
+                max_retries: 0,
+            }
         } else {
             RestartPolicy::parse(s.restart.as_deref().unwrap_or("no")).map_err(failed)?
         };
         let (entrypoint, cmd) = match (&s.entrypoint, &s.command) {
             (Some(e), c) => match e.split_first() {
-                Some((first, rest)) => (Some(first.clone()), rest.iter().cloned().chain(c.clone().unwrap_or_default()).collect()),
+                Some((first, rest)) => (
+                    Some(first.clone()),
+                    rest.iter()
+                        .cloned()
+                        .chain(c.clone().unwrap_or_default())
+                        .collect(),
+                ),
                 None => (Some(String::new()), c.clone().unwrap_or_default()),
             },
             (None, c) => (None, c.clone().unwrap_or_default()),
@@ -358,7 +468,11 @@ impl Engine<'_> {
         };
         Ok(CreateOptions {
             name: Some(if oneoff {
-                format!("{}-{name}-run-{:012x}", self.project.name, rand_u64() & 0xffff_ffff_ffff)
+                format!(
+                    "{}-{name}-run-{:012x}",
+                    self.project.name,
+                    rand_u64() & 0xffff_ffff_ffff
+                )
             } else {
                 self.container_name(name, n)
             }),
@@ -455,11 +569,14 @@ impl Engine<'_> {
             }
             if done {
                 if began.elapsed() > Duration::from_millis(200) {
-                    self.say(&format!("{who}: {dep} is {}", match condition {
-                        "service_healthy" => "healthy",
-                        "service_completed_successfully" => "done",
-                        _ => "started",
-                    }));
+                    self.say(&format!(
+                        "{who}: {dep} is {}",
+                        match condition {
+                            "service_healthy" => "healthy",
+                            "service_completed_successfully" => "done",
+                            _ => "started",
+                        }
+                    ));
                 }
                 return Ok(());
             }
@@ -500,19 +617,29 @@ impl Engine<'_> {
             }
             let hash = config_hash(s);
             // A dependency recreated with restart: true restarts this service too.
-            let restart_for_dep = s.depends_on.iter().any(|(d, dep)| dep.restart && recreated.contains(d));
+            let restart_for_dep = s
+                .depends_on
+                .iter()
+                .any(|(d, dep)| dep.restart && recreated.contains(d));
             let existing = self.service_containers(name)?;
             let mut have = Vec::new();
             for c in existing {
                 let n = service_of(&c).map(|x| x.1).unwrap_or(0);
                 let same = c.config.labels.get(HASH) == Some(&hash)
-                    && self.rt.store.resolve(&images[name]).map(|i| i.id.to_string() == c.config.image).unwrap_or(false);
+                    && self
+                        .rt
+                        .store
+                        .resolve(&images[name])
+                        .map(|i| i.id.to_string() == c.config.image)
+                        .unwrap_or(false);
                 if n == 0 || n > want {
                     self.rt.remove(&c.id, true, false)?;
                     self.say(&format!("Container {}  Removed", c.name));
                 } else if !same || o.force_recreate {
                     self.rt.remove(&c.id, true, false)?;
-                    let c2 = self.rt.create(self.create_options(name, s, n, &images[name], false)?)?;
+                    let c2 =
+                        self.rt
+                            .create(self.create_options(name, s, n, &images[name], false)?)?;
                     self.rt.start_detached(&c2.id)?;
                     self.say(&format!("Container {}  Recreated", c2.name));
                     if !recreated.contains(name) {
@@ -537,7 +664,9 @@ impl Engine<'_> {
                 if have.contains(&n) {
                     continue;
                 }
-                let c = self.rt.create(self.create_options(name, s, n, &images[name], false)?)?;
+                let c = self
+                    .rt
+                    .create(self.create_options(name, s, n, &images[name], false)?)?;
                 self.say(&format!("Container {}  Created", c.name));
                 self.rt.start_detached(&c.id)?;
                 self.say(&format!("Container {}  Started", c.name));
@@ -550,8 +679,11 @@ impl Engine<'_> {
     /// Containers of services no longer in the model: a warning, or removed.
     fn orphans(&self, remove: bool) -> Result<()> {
         for c in self.containers(false)? {
-            let Some((svc, _)) = service_of(&c) else { continue };
-            if self.project.services.contains_key(&svc) || self.project.disabled.contains_key(&svc) {
+            let Some((svc, _)) = service_of(&c) else {
+                continue;
+            };
+            if self.project.services.contains_key(&svc) || self.project.disabled.contains_key(&svc)
+            {
                 continue;
             }
             if remove {
@@ -572,7 +704,12 @@ impl Engine<'_> {
     pub fn wait_ready(&self, order: &[String]) -> Result<()> {
         for name in order {
             let s = self.service(name)?;
-            let one_shot = self.project.services.values().any(|o| o.depends_on.get(name).map(|d| d.condition == "service_completed_successfully").unwrap_or(false));
+            let one_shot = self.project.services.values().any(|o| {
+                o.depends_on
+                    .get(name)
+                    .map(|d| d.condition == "service_completed_successfully")
+                    .unwrap_or(false)
+            });
             let cond = if one_shot {
                 "service_completed_successfully"
             } else if s.healthcheck.as_ref().map(|h| !h.disable).unwrap_or(false) {
@@ -593,11 +730,18 @@ impl Engine<'_> {
         // Dependants first: reverse start order; unknown services (orphans) go first.
         cs.sort_by_key(|c| {
             let svc = service_of(c).map(|x| x.0).unwrap_or_default();
-            std::cmp::Reverse(order.iter().position(|s| *s == svc).map(|i| i as i64).unwrap_or(i64::MAX))
+            std::cmp::Reverse(
+                order
+                    .iter()
+                    .position(|s| *s == svc)
+                    .map(|i| i as i64)
+                    .unwrap_or(i64::MAX),
+            )
         });
         for c in cs {
             let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
-            let known = self.project.services.contains_key(&svc) || self.project.disabled.contains_key(&svc);
+            let known = self.project.services.contains_key(&svc)
+                || self.project.disabled.contains_key(&svc);
             if !known && !remove_orphans {
                 self.say(&format!("warning: leaving orphan container {} (service {svc} is not in the project; use --remove-orphans)", c.name));
                 continue;
@@ -612,14 +756,20 @@ impl Engine<'_> {
         self.remove_network()?;
         if volumes {
             for v in self.rt.store.volumes()? {
-                let labels: BTreeMap<String, String> = serde_json::from_str(&v.labels).unwrap_or_default();
+                let labels: BTreeMap<String, String> =
+                    serde_json::from_str(&v.labels).unwrap_or_default();
                 if labels.get(PROJECT) == Some(&self.project.name) {
                     self.rt.volume_remove(&v.name, false)?;
                     self.say(&format!("Volume {}  Removed", v.name));
                 }
             }
         }
-        let dir = self.rt.store.root().join("compose").join(&self.project.name);
+        let dir = self
+            .rt
+            .store
+            .root()
+            .join("compose")
+            .join(&self.project.name);
         if dir.exists() {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -681,18 +831,26 @@ impl Engine<'_> {
         self.service_containers(service)?
             .into_iter()
             .find(|c| service_of(c).map(|x| x.1) == Some(index))
-            .ok_or_else(|| failed(format!("service {service} has no container number {index}: run berth compose up first")))
+            .ok_or_else(|| {
+                failed(format!(
+                    "service {service} has no container number {index}: run berth compose up first"
+                ))
+            })
     }
 
     /// `run`: starts the service's dependencies, then creates a one-off container with
     /// `cmd` (the service's command when empty). The caller runs it in the foreground.
-    pub fn create_oneoff(&self, service: &str, cmd: &[String], no_deps: bool, rm: bool) -> Result<Container> {
+    pub fn create_oneoff(&self, service: &str, r: &OneOff) -> Result<Container> {
         let s = self.service(service)?;
-        if !no_deps {
+        let cmd = &r.cmd;
+        if !r.no_deps {
             let mut deps = graph::start_order(self.project, &[service.to_string()]);
             deps.retain(|d| d != service);
             if !deps.is_empty() {
-                self.up(&UpOptions { services: deps, ..Default::default() })?;
+                self.up(&UpOptions {
+                    services: deps,
+                    ..Default::default()
+                })?;
             }
         }
         self.ensure_volumes()?;
@@ -702,11 +860,22 @@ impl Engine<'_> {
         if !cmd.is_empty() {
             o.cmd = cmd.to_vec();
             if let Some(e) = &s.entrypoint {
-                o.cmd = e.iter().skip(1).cloned().chain(cmd.iter().cloned()).collect();
+                o.cmd = e
+                    .iter()
+                    .skip(1)
+                    .cloned()
+                    .chain(cmd.iter().cloned())
+                    .collect();
             }
         }
-        o.config.auto_remove = rm;
-        o.config.restart = RestartPolicy { name: "no".into(), max_retries: 0 };
+        o.config.env.extend(r.env.iter().cloned());
+        if r.user.is_some() {
+            o.user = r.user.clone();
+        }
+        if r.workdir.is_some() {
+            o.workdir = r.workdir.clone();
+        }
+        o.config.auto_remove = r.rm;
         Ok(self.rt.create(o)?)
     }
 }
@@ -740,7 +909,9 @@ pub struct ProjectSummary {
 pub fn list_projects(rt: &Runtime) -> Result<Vec<ProjectSummary>> {
     let mut by: BTreeMap<String, (BTreeMap<String, u32>, String)> = BTreeMap::new();
     for c in rt.list_refreshed()? {
-        let Some(p) = c.config.labels.get(PROJECT) else { continue };
+        let Some(p) = c.config.labels.get(PROJECT) else {
+            continue;
+        };
         let e = by.entry(p.clone()).or_default();
         *e.0.entry(c.state.status.as_str().to_string()).or_default() += 1;
         if let Some(f) = c.config.labels.get(CONFIG_FILES) {
@@ -751,7 +922,11 @@ pub fn list_projects(rt: &Runtime) -> Result<Vec<ProjectSummary>> {
         .into_iter()
         .map(|(name, (counts, files))| ProjectSummary {
             name,
-            status: counts.iter().map(|(s, n)| format!("{s}({n})")).collect::<Vec<_>>().join(", "),
+            status: counts
+                .iter()
+                .map(|(s, n)| format!("{s}({n})"))
+                .collect::<Vec<_>>()
+                .join(", "),
             config_files: files,
         })
         .collect())

@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn cycles_are_found_with_their_path() {
-        assert_eq!(find_cycle(&g(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])), None);
+        assert_eq!(
+            find_cycle(&g(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])),
+            None
+        );
         assert_eq!(
             find_cycle(&g(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])])).unwrap(),
             vec!["a", "b", "c", "a"]

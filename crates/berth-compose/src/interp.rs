@@ -95,7 +95,10 @@ fn braced(c: &[char], start: usize, env: &dyn Lookup) -> Result<(String, usize),
         format!("${{{}", c[start..end].iter().collect::<String>())
     };
     if name.is_empty() || !is_name_start(name.chars().next().unwrap_or('0')) {
-        return Err(format!("invalid interpolation format for {:?}: a variable name must start with a letter or _", whole()));
+        return Err(format!(
+            "invalid interpolation format for {:?}: a variable name must start with a letter or _",
+            whole()
+        ));
     }
     let val = env.get(&name);
     match c.get(j) {
@@ -245,7 +248,10 @@ mod tests {
     fn required_variables() {
         assert_eq!(i("${FOO:?need it}").unwrap(), "foo");
         let e = i("${UNSET:?please set UNSET}").unwrap_err();
-        assert!(e.contains("required variable UNSET is missing a value: please set UNSET"), "{e}");
+        assert!(
+            e.contains("required variable UNSET is missing a value: please set UNSET"),
+            "{e}"
+        );
         let e = i("${EMPTY:?}").unwrap_err();
         assert!(e.contains("EMPTY"), "{e}");
         assert_eq!(i("${EMPTY?err}").unwrap(), "");

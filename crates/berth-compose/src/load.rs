@@ -42,7 +42,11 @@ pub fn default_files(dir: &Path) -> R<Vec<PathBuf>> {
         if p.exists() {
             let (stem, ext) = f.rsplit_once('.').unwrap_or((f, "yaml"));
             let mut out = vec![p];
-            for o in [format!("{stem}.override.{ext}"), format!("{stem}.override.yaml"), format!("{stem}.override.yml")] {
+            for o in [
+                format!("{stem}.override.{ext}"),
+                format!("{stem}.override.yaml"),
+                format!("{stem}.override.yml"),
+            ] {
                 let op = dir.join(&o);
                 if op.exists() {
                     out.push(op);
@@ -58,7 +62,9 @@ pub fn default_files(dir: &Path) -> R<Vec<PathBuf>> {
     )))
 }
 
-const TOP_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes", "secrets", "configs", "include"];
+const TOP_KEYS: &[&str] = &[
+    "version", "name", "services", "networks", "volumes", "secrets", "configs", "include",
+];
 
 /// The name a file is shown under in errors: relative to the working directory if inside.
 fn display_name(p: &Path, wd: &Path) -> String {
@@ -94,7 +100,10 @@ impl Loader<'_> {
             }
             Value::Null => {}
             _ => {
-                return Err(Error::at(root.pos.clone(), format!("a compose file must be a mapping, not {}", root.kind())))
+                return Err(Error::at(
+                    root.pos.clone(),
+                    format!("a compose file must be a mapping, not {}", root.kind()),
+                ))
             }
         }
         self.interpolate(&mut root, "")?;
@@ -118,7 +127,11 @@ impl Loader<'_> {
             }
             Value::Map(m) => {
                 for (k, v) in m.iter_mut() {
-                    let p = if path.is_empty() { k.name.clone() } else { format!("{path}.{}", k.name) };
+                    let p = if path.is_empty() {
+                        k.name.clone()
+                    } else {
+                        format!("{path}.{}", k.name)
+                    };
                     self.interpolate(v, &p)?;
                 }
             }
@@ -157,7 +170,12 @@ impl Loader<'_> {
             .get("services")
             .and_then(|s| s.get(name))
             .cloned()
-            .ok_or_else(|| Error::Other(format!("{}: extends names service {name:?}, which is not defined there", path.display())))?;
+            .ok_or_else(|| {
+                Error::Other(format!(
+                    "{}: extends names service {name:?}, which is not defined there",
+                    path.display()
+                ))
+            })?;
         let Some(ext) = svc.get("extends").cloned() else {
             return Ok(svc);
         };
@@ -170,13 +188,29 @@ impl Loader<'_> {
                     match k.name.as_str() {
                         "service" => sname = v.scalar_text(),
                         "file" => file = v.scalar_text(),
-                        _ => return Err(unknown_key(k, &format!("services.{name}.extends"), &["service", "file"])),
+                        _ => {
+                            return Err(unknown_key(
+                                k,
+                                &format!("services.{name}.extends"),
+                                &["service", "file"],
+                            ))
+                        }
                     }
                 }
-                let sname = sname.ok_or_else(|| Error::at(ext.pos.clone(), format!("services.{name}.extends needs a service")))?;
+                let sname = sname.ok_or_else(|| {
+                    Error::at(
+                        ext.pos.clone(),
+                        format!("services.{name}.extends needs a service"),
+                    )
+                })?;
                 (sname, file)
             }
-            _ => return Err(Error::at(ext.pos.clone(), format!("services.{name}.extends must be a service name or a mapping"))),
+            _ => {
+                return Err(Error::at(
+                    ext.pos.clone(),
+                    format!("services.{name}.extends must be a service name or a mapping"),
+                ))
+            }
         };
         let (base_root, base_path) = match base_file {
             Some(f) => {
@@ -186,12 +220,35 @@ impl Loader<'_> {
             }
             None => (root.clone(), path.to_path_buf()),
         };
-        if chain.iter().any(|(p, n)| *p == base_path && *n == base_name) {
-            let cycle: Vec<String> = chain.iter().map(|(_, n)| n.clone()).chain([base_name.clone()]).collect();
-            return Err(Error::at(ext.pos.clone(), format!("services.{name}.extends: circular reference: {}", cycle.join(" -> "))));
+        if chain
+            .iter()
+            .any(|(p, n)| *p == base_path && *n == base_name)
+        {
+            let cycle: Vec<String> = chain
+                .iter()
+                .map(|(_, n)| n.clone())
+                .chain([base_name.clone()])
+                .collect();
+            return Err(Error::at(
+                ext.pos.clone(),
+                format!(
+                    "services.{name}.extends: circular reference: {}",
+                    cycle.join(" -> ")
+                ),
+            ));
         }
-        if base_root.get("services").and_then(|s| s.get(&base_name)).is_none() {
-            return Err(Error::at(ext.pos.clone(), format!("services.{name}.extends: no service {base_name:?} in {}", base_path.display())));
+        if base_root
+            .get("services")
+            .and_then(|s| s.get(&base_name))
+            .is_none()
+        {
+            return Err(Error::at(
+                ext.pos.clone(),
+                format!(
+                    "services.{name}.extends: no service {base_name:?} in {}",
+                    base_path.display()
+                ),
+            ));
         }
         chain.push((base_path.clone(), base_name.clone()));
         let mut base = self.resolve_service(&base_root, &base_path, &base_name, chain)?;
@@ -205,7 +262,8 @@ impl Loader<'_> {
         }
         normalize_service(&mut base);
         normalize_service(&mut over);
-        Ok(merge(base, over, &["<service>"]).unwrap_or_else(|| Node::new(Value::Map(vec![]), ext.pos.clone())))
+        Ok(merge(base, over, &["<service>"])
+            .unwrap_or_else(|| Node::new(Value::Map(vec![]), ext.pos.clone())))
     }
 }
 
@@ -222,7 +280,8 @@ pub fn normalize_project_name(s: &str) -> String {
 fn check_project_name(n: &str) -> R<()> {
     let ok = !n.is_empty()
         && n.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
     if ok {
         Ok(())
     } else {
@@ -237,7 +296,13 @@ pub fn load(opts: &Options) -> R<Project> {
     } else {
         opts.files
             .iter()
-            .map(|f| if f.is_absolute() { f.clone() } else { opts.working_dir.join(f) })
+            .map(|f| {
+                if f.is_absolute() {
+                    f.clone()
+                } else {
+                    opts.working_dir.join(f)
+                }
+            })
             .collect()
     };
     let project_dir = files[0]
@@ -250,9 +315,16 @@ pub fn load(opts: &Options) -> R<Project> {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let env_files: Vec<PathBuf> = if opts.env_files.is_empty() {
         let d = project_dir.join(".env");
-        if d.is_file() { vec![d] } else { vec![] }
+        if d.is_file() {
+            vec![d]
+        } else {
+            vec![]
+        }
     } else {
-        opts.env_files.iter().map(|f| opts.working_dir.join(f)).collect()
+        opts.env_files
+            .iter()
+            .map(|f| opts.working_dir.join(f))
+            .collect()
     };
     for f in &env_files {
         let environ = &opts.environ;
@@ -269,23 +341,45 @@ pub fn load(opts: &Options) -> R<Project> {
         loader.extends(&mut root, f)?;
         merged = Some(match merged {
             None => root,
-            Some(b) => merge(b, root, &[]).unwrap_or_else(|| Node::new(Value::Null, Default::default())),
+            Some(b) => {
+                merge(b, root, &[]).unwrap_or_else(|| Node::new(Value::Null, Default::default()))
+            }
         });
     }
     let root = merged.unwrap_or_else(|| Node::new(Value::Null, Default::default()));
 
-    let name = match (&opts.project_name, loader.vars.get("COMPOSE_PROJECT_NAME"), root.get("name").and_then(Node::scalar_text)) {
+    let name = match (
+        &opts.project_name,
+        loader.vars.get("COMPOSE_PROJECT_NAME"),
+        root.get("name").and_then(Node::scalar_text),
+    ) {
         (Some(n), _, _) => n.clone(),
         (None, Some(n), _) if !n.is_empty() => n.clone(),
         (None, _, Some(n)) => n,
-        _ => normalize_project_name(&project_dir.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()),
+        _ => normalize_project_name(
+            &project_dir
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        ),
     };
     check_project_name(&name)?;
 
-    let mut conv = Conv { dir: &project_dir, warnings: Vec::new() };
-    let mut p = Project { name, working_dir: project_dir.clone(), files: files.clone(), ..Default::default() };
+    let mut conv = Conv {
+        dir: &project_dir,
+        warnings: Vec::new(),
+    };
+    let mut p = Project {
+        name,
+        working_dir: project_dir.clone(),
+        files: files.clone(),
+        ..Default::default()
+    };
     if let Some(v) = root.get("version") {
-        conv.warnings.push(format!("{}: the top-level version key is obsolete and ignored", v.pos));
+        conv.warnings.push(format!(
+            "{}: the top-level version key is obsolete and ignored",
+            v.pos
+        ));
     }
     let mut positions: BTreeMap<String, &Node> = BTreeMap::new();
     if let Some(s) = root.get("services") {
@@ -295,31 +389,62 @@ pub fn load(opts: &Options) -> R<Project> {
             positions.insert(k.name.clone(), v);
         }
     }
-    for (section, f) in [("networks", 0), ("volumes", 1), ("secrets", 2), ("configs", 3)] {
+    for (section, f) in [
+        ("networks", 0),
+        ("volumes", 1),
+        ("secrets", 2),
+        ("configs", 3),
+    ] {
         if let Some(s) = root.get(section) {
             for (k, v) in entries(s, section)? {
                 let path = format!("{section}.{}", k.name);
                 match f {
-                    0 => { p.networks.insert(k.name.clone(), conv.network(v, &path)?); }
-                    1 => { p.volumes.insert(k.name.clone(), conv.volume(v, &path)?); }
-                    2 => { p.secrets.insert(k.name.clone(), conv.file_object(v, &path)?); }
-                    _ => { p.configs.insert(k.name.clone(), conv.file_object(v, &path)?); }
+                    0 => {
+                        p.networks.insert(k.name.clone(), conv.network(v, &path)?);
+                    }
+                    1 => {
+                        p.volumes.insert(k.name.clone(), conv.volume(v, &path)?);
+                    }
+                    2 => {
+                        p.secrets
+                            .insert(k.name.clone(), conv.file_object(v, &path)?);
+                    }
+                    _ => {
+                        p.configs
+                            .insert(k.name.clone(), conv.file_object(v, &path)?);
+                    }
                 }
             }
         }
     }
     p.warnings = conv.warnings;
+    // `environment: [KEY]` takes KEY from the same variables interpolation sees.
+    for s in p.services.values_mut() {
+        for (k, v) in s.environment.iter_mut() {
+            if v.is_none() {
+                *v = loader.vars.get(k).cloned();
+            }
+        }
+    }
 
     for s in &opts.services {
         if !p.services.contains_key(s) {
-            return Err(Error::Other(format!("no such service: {s} (the project has {})", p.services.keys().cloned().collect::<Vec<_>>().join(", "))));
+            return Err(Error::Other(format!(
+                "no such service: {s} (the project has {})",
+                p.services.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
         }
     }
 
     // Profiles.
     let mut active: BTreeSet<String> = opts.profiles.iter().cloned().collect();
     if let Some(v) = loader.vars.get("COMPOSE_PROFILES") {
-        active.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+        active.extend(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
     let names: Vec<String> = p.services.keys().cloned().collect();
     for n in names {
@@ -340,12 +465,20 @@ pub fn load(opts: &Options) -> R<Project> {
 
 fn check_service_name(k: &crate::yaml::Key) -> R<()> {
     let ok = !k.name.is_empty()
-        && k.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && k.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         && k.name.starts_with(|c: char| c.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {
-        Err(Error::at(k.pos.clone(), format!("invalid service name {:?}: use letters, digits, ., _ and -", k.name)))
+        Err(Error::at(
+            k.pos.clone(),
+            format!(
+                "invalid service name {:?}: use letters, digits, ., _ and -",
+                k.name
+            ),
+        ))
     }
 }
 
@@ -355,7 +488,10 @@ fn key_pos(positions: &BTreeMap<String, &Node>, svc: &str, key: &str) -> crate::
     n.get(key)
         .map(|v| v.pos.clone())
         .or_else(|| match &n.value {
-            Value::Map(m) => m.iter().find(|(k, _)| k.name == key).map(|(k, _)| k.pos.clone()),
+            Value::Map(m) => m
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .map(|(k, _)| k.pos.clone()),
             _ => None,
         })
         .unwrap_or_else(|| n.pos.clone())
@@ -376,7 +512,10 @@ fn validate(p: &Project, positions: &BTreeMap<String, &Node>) -> R<()> {
                     )));
                 }
             } else if d.required {
-                return Err(Error::at(at, format!("service {name:?} depends on undefined service {dep:?}")));
+                return Err(Error::at(
+                    at,
+                    format!("service {name:?} depends on undefined service {dep:?}"),
+                ));
             }
         }
         for v in &s.volumes {
@@ -395,7 +534,10 @@ fn validate(p: &Project, positions: &BTreeMap<String, &Node>) -> R<()> {
                 )));
             }
         }
-        for (kind, refs, defs) in [("secret", &s.secrets, &p.secrets), ("config", &s.configs, &p.configs)] {
+        for (kind, refs, defs) in [
+            ("secret", &s.secrets, &p.secrets),
+            ("config", &s.configs, &p.configs),
+        ] {
             for r in refs {
                 if !defs.contains_key(&r.source) {
                     return Err(Error::at(key_pos(positions, name, &format!("{kind}s")), format!(

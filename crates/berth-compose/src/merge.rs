@@ -9,7 +9,13 @@ use crate::convert::short_volume;
 use crate::yaml::{Key, MergeTag, Node, Value};
 
 /// Fields of a service that may be written as `KEY=VALUE` lists or as mappings.
-const DICT_FIELDS: &[&str] = &["environment", "labels", "annotations", "sysctls", "extra_hosts"];
+const DICT_FIELDS: &[&str] = &[
+    "environment",
+    "labels",
+    "annotations",
+    "sysctls",
+    "extra_hosts",
+];
 
 fn list_to_map(n: &mut Node, sep: char) {
     if let Value::Seq(items) = &n.value {
@@ -100,7 +106,8 @@ pub fn merge(base: Node, over: Node, path: &[&str]) -> Option<Node> {
         None => {}
     }
     let key = path.last().copied().unwrap_or_default();
-    let in_service = path.len() == 3 && path[0] == "services" || path.len() == 1 && path[0] == "<service>";
+    let in_service =
+        path.len() == 3 && path[0] == "services" || path.len() == 1 && path[0] == "<service>";
     match (base.value, over.value) {
         (Value::Map(mut b), Value::Map(o)) => {
             for (k, v) in o {

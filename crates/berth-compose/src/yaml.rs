@@ -286,7 +286,10 @@ impl Builder {
                             Value::Seq(v) => v,
                             _ => {
                                 let pos = key.pos.clone();
-                                self.fail(pos, "the merge key << needs a mapping or a list of mappings".into());
+                                self.fail(
+                                    pos,
+                                    "the merge key << needs a mapping or a list of mappings".into(),
+                                );
                                 return;
                             }
                         };
@@ -309,10 +312,7 @@ impl Builder {
                                         name: k.name,
                                         pos: k.pos,
                                     },
-                                    Node {
-                                        tag: v.tag,
-                                        ..v
-                                    },
+                                    Node { tag: v.tag, ..v },
                                 ));
                             }
                         }
@@ -341,7 +341,6 @@ impl Builder {
             },
         }
     }
-
 }
 
 impl MarkedEventReceiver for Builder {
@@ -403,7 +402,9 @@ mod tests {
 
     #[test]
     fn scalars_are_typed_like_yaml_core() {
-        let n = p("a: 1\nb: '1'\nc: true\nd: yes\ne: ~\nf: 1.5\ng: 0x1f\nh: \"x\"\ni: 1e3\nj: 1.2.3\n");
+        let n = p(
+            "a: 1\nb: '1'\nc: true\nd: yes\ne: ~\nf: 1.5\ng: 0x1f\nh: \"x\"\ni: 1e3\nj: 1.2.3\n",
+        );
         let j = n.to_json();
         assert_eq!(j["a"], 1);
         assert_eq!(j["b"], "1");
@@ -441,14 +442,18 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_refused_with_their_lines() {
-        let e = parse("a: 1\nb: 2\na: 3\n", "dup.yaml").unwrap_err().to_string();
+        let e = parse("a: 1\nb: 2\na: 3\n", "dup.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("dup.yaml:3:"), "{e}");
         assert!(e.contains("already defined at line 1"), "{e}");
     }
 
     #[test]
     fn syntax_errors_name_the_line() {
-        let e = parse("a:\n  - b\n c: d\n", "bad.yaml").unwrap_err().to_string();
+        let e = parse("a:\n  - b\n c: d\n", "bad.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("bad.yaml:3"), "{e}");
     }
 

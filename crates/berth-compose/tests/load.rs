@@ -32,7 +32,11 @@ fn default_files_override_and_dotenv() {
         "compose.yaml",
         "services:\n  web:\n    image: busybox:${TAG}\n    environment:\n      - MSG=${GREETING:-none} $$HOME\n    command: sh -c 'echo hi'\n",
     );
-    write(d, "compose.override.yaml", "services:\n  web:\n    environment:\n      EXTRA: '1'\n");
+    write(
+        d,
+        "compose.override.yaml",
+        "services:\n  web:\n    environment:\n      EXTRA: '1'\n",
+    );
     let mut o = opts(d);
     o.project_name = Some("demo".into());
     let p = load(&o).unwrap();
@@ -40,10 +44,16 @@ fn default_files_override_and_dotenv() {
     assert_eq!(web.image.as_deref(), Some("busybox:1.2"));
     assert_eq!(web.environment["MSG"].as_deref(), Some("hello $HOME"));
     assert_eq!(web.environment["EXTRA"].as_deref(), Some("1"));
-    assert_eq!(web.command.as_ref().unwrap(), &vec!["sh".to_string(), "-c".into(), "echo hi".into()]);
+    assert_eq!(
+        web.command.as_ref().unwrap(),
+        &vec!["sh".to_string(), "-c".into(), "echo hi".into()]
+    );
     // The process environment wins over .env.
     o.environ.insert("TAG".into(), "2.0".into());
-    assert_eq!(load(&o).unwrap().services["web"].image.as_deref(), Some("busybox:2.0"));
+    assert_eq!(
+        load(&o).unwrap().services["web"].image.as_deref(),
+        Some("busybox:2.0")
+    );
 }
 
 #[test]
@@ -53,21 +63,36 @@ fn project_name_from_directory_name_key_and_flag() {
     std::fs::create_dir(&d).unwrap();
     write(&d, "compose.yml", "services:\n  a:\n    image: x\n");
     assert_eq!(load(&opts(&d)).unwrap().name, "myapp");
-    write(&d, "compose.yml", "name: named\nservices:\n  a:\n    image: x\n");
+    write(
+        &d,
+        "compose.yml",
+        "name: named\nservices:\n  a:\n    image: x\n",
+    );
     assert_eq!(load(&opts(&d)).unwrap().name, "named");
     let mut o = opts(&d);
     o.project_name = Some("flag".into());
     assert_eq!(load(&o).unwrap().name, "flag");
     o.project_name = Some("Bad Name".into());
-    assert!(load(&o).unwrap_err().to_string().contains("invalid project name"));
+    assert!(load(&o)
+        .unwrap_err()
+        .to_string()
+        .contains("invalid project name"));
 }
 
 #[test]
 fn several_files_merge_in_order() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    write(d, "a.yaml", "services:\n  web:\n    image: a\n    ports: ['8080:80']\n    labels: [x=1]\n");
-    write(d, "b.yaml", "services:\n  web:\n    image: b\n    labels:\n      y: '2'\n  db:\n    image: pg\n");
+    write(
+        d,
+        "a.yaml",
+        "services:\n  web:\n    image: a\n    ports: ['8080:80']\n    labels: [x=1]\n",
+    );
+    write(
+        d,
+        "b.yaml",
+        "services:\n  web:\n    image: b\n    labels:\n      y: '2'\n  db:\n    image: pg\n",
+    );
     let mut o = opts(d);
     o.files = vec!["a.yaml".into(), "b.yaml".into()];
     o.project_name = Some("m".into());
@@ -82,7 +107,11 @@ fn several_files_merge_in_order() {
 fn extends_in_file_and_from_another_file() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    write(d, "common.yaml", "services:\n  base:\n    image: common\n    environment: {A: '1'}\n    user: nobody\n");
+    write(
+        d,
+        "common.yaml",
+        "services:\n  base:\n    image: common\n    environment: {A: '1'}\n    user: nobody\n",
+    );
     write(
         d,
         "compose.yaml",
@@ -98,7 +127,11 @@ fn extends_in_file_and_from_another_file() {
     assert_eq!(two.user.as_deref(), Some("nobody"));
     assert_eq!(two.environment["A"].as_deref(), Some("1"));
     assert_eq!(two.environment["B"].as_deref(), Some("3"));
-    write(d, "compose.yaml", "services:\n  a:\n    extends: b\n  b:\n    extends: a\n");
+    write(
+        d,
+        "compose.yaml",
+        "services:\n  a:\n    extends: b\n  b:\n    extends: a\n",
+    );
     let e = err(d, &o);
     assert!(e.contains("circular reference"), "{e}");
 }
@@ -116,7 +149,10 @@ fn profiles_enable_and_disable_services() {
     assert_eq!(load(&o).unwrap().services.len(), 3);
     o.profiles = vec![];
     o.environ.insert("COMPOSE_PROFILES".into(), "tools".into());
-    assert_eq!(load(&o).unwrap().services.keys().collect::<Vec<_>>(), vec!["app", "tools"]);
+    assert_eq!(
+        load(&o).unwrap().services.keys().collect::<Vec<_>>(),
+        vec!["app", "tools"]
+    );
     o.environ.clear();
     o.services = vec!["debug".into()];
     assert!(load(&o).unwrap().services.contains_key("debug"));
@@ -124,7 +160,10 @@ fn profiles_enable_and_disable_services() {
     write(d, "compose.yaml", "services:\n  app:\n    image: a\n    depends_on: [db]\n  db:\n    image: d\n    profiles: [db]\n");
     o.services = vec![];
     let e = err(d, &o);
-    assert!(e.contains("compose.yaml:4:") && e.contains("--profile") && e.contains("db"), "{e}");
+    assert!(
+        e.contains("compose.yaml:4:") && e.contains("--profile") && e.contains("db"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -167,7 +206,11 @@ fn errors_name_file_line_and_key() {
 fn long_syntax_and_config_output() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    write(d, "db.env", "POSTGRES_USER=app\n# comment\nPOSTGRES_DB=app\n");
+    write(
+        d,
+        "db.env",
+        "POSTGRES_USER=app\n# comment\nPOSTGRES_DB=app\n",
+    );
     write(d, "secret.txt", "s3cret");
     write(
         d,
@@ -235,15 +278,30 @@ secrets:
     assert_eq!(db.volumes[1].kind, "bind");
     assert!(db.volumes[1].source.as_ref().unwrap().ends_with("/init"));
     assert_eq!(db.volumes[2].tmpfs_size, Some(64 << 20));
-    assert_eq!(db.healthcheck.as_ref().unwrap().test, vec!["CMD-SHELL", "pg_isready"]);
-    let lim = db.deploy.as_ref().unwrap().resources.as_ref().unwrap().limits.as_ref().unwrap();
+    assert_eq!(
+        db.healthcheck.as_ref().unwrap().test,
+        vec!["CMD-SHELL", "pg_isready"]
+    );
+    let lim = db
+        .deploy
+        .as_ref()
+        .unwrap()
+        .resources
+        .as_ref()
+        .unwrap()
+        .limits
+        .as_ref()
+        .unwrap();
     assert_eq!((lim.cpus, lim.memory), (Some(0.5), Some(256 << 20)));
     let web = &p.services["web"];
     assert_eq!(web.replicas(), 2);
     assert!(web.depends_on["db"].restart);
     assert_eq!(web.build.as_ref().unwrap().target.as_deref(), Some("dev"));
     assert_eq!(web.networks["front"].aliases, vec!["www"]);
-    assert_eq!(berth_compose::graph::start_order(&p, &["web".into()]), vec!["db", "web"]);
+    assert_eq!(
+        berth_compose::graph::start_order(&p, &["web".into()]),
+        vec!["db", "web"]
+    );
 
     // `config` output is YAML that reads back into the same model.
     let out = berth_compose::to_yaml(&p);
@@ -255,5 +313,8 @@ secrets:
     let p2 = load(&o2).unwrap();
     assert_eq!(p2.name, "shop");
     assert_eq!(p2.services, p.services);
-    assert_eq!(berth_compose::config_hash(&p2.services["db"]), berth_compose::config_hash(&p.services["db"]));
+    assert_eq!(
+        berth_compose::config_hash(&p2.services["db"]),
+        berth_compose::config_hash(&p.services["db"])
+    );
 }
