@@ -312,7 +312,7 @@ pub fn format_duration(ms: u64) -> String {
     }
     if s > 0 || (r > 0 && (h > 0 || m > 0)) {
         if r > 0 {
-            out.push_str(&format!("{s}.{r:03}").trim_end_matches('0').to_string());
+            out.push_str(format!("{s}.{r:03}").trim_end_matches('0'));
             out.push('s');
         } else {
             out.push_str(&format!("{s}s"));
@@ -1356,7 +1356,7 @@ mod tests {
             ("bind", Some("./src"))
         );
         let v = short_volume("/cache").unwrap();
-        assert_eq!((v.kind.as_str(), v.source), ("volume".into(), None));
+        assert_eq!((v.kind.as_str(), v.source), ("volume", None));
         let v = short_volume("/host:/ctr:rw,z").unwrap();
         assert_eq!(v.kind, "bind");
         assert!(short_volume("a:/b:bogus").is_err());

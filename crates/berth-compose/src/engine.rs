@@ -310,13 +310,26 @@ impl Engine<'_> {
         let mut mounts = Vec::new();
         for v in &s.volumes {
             let (source, mut options) = match v.kind.as_str() {
-                "volume" => (
-                    v.source
-                        .as_ref()
-                        .map(|k| self.volume_name(k))
-                        .unwrap_or_default(),
-                    vec![],
-                ),
+                "volume" => match &v.source {
+                    Some(k) => (self.volume_name(k), vec![]),
+                    // Anonymous volumes carry the project's label so `down -v` finds
+                    // them even after the container that made them is gone.
+                    None => {
+                        let vol = format!(
+                            "{:016x}{:016x}{:016x}{:016x}",
+                            rand::random::<u64>(),
+                            rand::random::<u64>(),
+                            rand::random::<u64>(),
+                            rand::random::<u64>()
+                        );
+                        let labels = BTreeMap::from([
+                            (PROJECT.to_string(), self.project.name.clone()),
+                            (SERVICE.to_string(), name.to_string()),
+                        ]);
+                        self.rt.volume_create(&vol, false, &labels)?;
+                        (vol, vec![])
+                    }
+                },
                 "bind" => (v.source.clone().unwrap_or_default(), vec![]),
                 _ => (String::new(), vec![]),
             };
@@ -471,7 +484,7 @@ impl Engine<'_> {
                 format!(
                     "{}-{name}-run-{:012x}",
                     self.project.name,
-                    rand_u64() & 0xffff_ffff_ffff
+                    rand::random::<u64>() & 0xffff_ffff_ffff
                 )
             } else {
                 self.container_name(name, n)
@@ -486,6 +499,38 @@ impl Engine<'_> {
             no_healthcheck,
             config,
         })
+    }
+
+    /// Starts a container and returns once the OCI runtime reports it running: the
+    /// monitor says "started" as soon as the pid file exists, while the runtime may not
+    /// have saved the Running state yet, and an `exec` in that window fails
+    /// ("incompatible container status"). Containers that end at once end the wait too.
+    fn start_container(&self, id: &str) -> Result<Container> {
+        let c = self.rt.start_detached(id)?;
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            let out = self
+                .rt
+                .executor(&c)
+                .command()
+                .args(["state", &c.id])
+                .output();
+            let status = out
+                .ok()
+                .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(String::from));
+            match status.as_deref() {
+                // "Stopped" shows up transiently before the runtime saved the init pid.
+                Some(s) if s.eq_ignore_ascii_case("running") => break,
+                _ => {}
+            }
+            match self.rt.get(&c.id) {
+                Ok(x) if running(&x) => {}
+                _ => break,
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(c)
     }
 
     /// Waits until every dependency of `name` meets its condition.
@@ -640,19 +685,19 @@ impl Engine<'_> {
                     let c2 =
                         self.rt
                             .create(self.create_options(name, s, n, &images[name], false)?)?;
-                    self.rt.start_detached(&c2.id)?;
+                    self.start_container(&c2.id)?;
                     self.say(&format!("Container {}  Recreated", c2.name));
                     if !recreated.contains(name) {
                         recreated.push(name.clone());
                     }
                     have.push(n);
                 } else if !running(&c) {
-                    self.rt.start_detached(&c.id)?;
+                    self.start_container(&c.id)?;
                     self.say(&format!("Container {}  Started", c.name));
                     have.push(n);
                 } else if restart_for_dep {
                     self.rt.stop(&c.id, None)?;
-                    self.rt.start_detached(&c.id)?;
+                    self.start_container(&c.id)?;
                     self.say(&format!("Container {}  Restarted", c.name));
                     have.push(n);
                 } else {
@@ -668,7 +713,7 @@ impl Engine<'_> {
                     .rt
                     .create(self.create_options(name, s, n, &images[name], false)?)?;
                 self.say(&format!("Container {}  Created", c.name));
-                self.rt.start_detached(&c.id)?;
+                self.start_container(&c.id)?;
                 self.say(&format!("Container {}  Started", c.name));
             }
         }
@@ -782,7 +827,7 @@ impl Engine<'_> {
             self.wait_dependencies(&name)?;
             for c in self.service_containers(&name)? {
                 if !running(&c) {
-                    self.rt.start_detached(&c.id)?;
+                    self.start_container(&c.id)?;
                     self.say(&format!("Container {}  Started", c.name));
                 }
             }
@@ -818,7 +863,7 @@ impl Engine<'_> {
         for name in order {
             self.wait_dependencies(&name)?;
             for c in self.service_containers(&name)? {
-                self.rt.start_detached(&c.id)?;
+                self.start_container(&c.id)?;
                 self.say(&format!("Container {}  Started", c.name));
             }
         }
@@ -887,14 +932,6 @@ fn probe_text(s: &str) -> String {
     } else {
         t.lines().last().unwrap_or(t).to_string()
     }
-}
-
-fn rand_u64() -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    t ^ (std::process::id() as u64).rotate_left(32)
 }
 
 /// One row of `compose ls`: a project seen in the store's containers.

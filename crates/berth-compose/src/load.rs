@@ -113,12 +113,10 @@ impl Loader<'_> {
 
     fn interpolate(&self, n: &mut Node, path: &str) -> R<()> {
         match &mut n.value {
-            Value::Str(s) => {
-                if s.contains('$') {
-                    let lookup = |k: &str| self.lookup(k);
-                    *s = interp::interpolate(s, &lookup)
-                        .map_err(|e| Error::at(n.pos.clone(), format!("{path}: {e}")))?;
-                }
+            Value::Str(s) if s.contains('$') => {
+                let lookup = |k: &str| self.lookup(k);
+                *s = interp::interpolate(s, &lookup)
+                    .map_err(|e| Error::at(n.pos.clone(), format!("{path}: {e}")))?;
             }
             Value::Seq(v) => {
                 for (i, x) in v.iter_mut().enumerate() {
