@@ -13,15 +13,27 @@ pub fn parse(
     outer: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, Option<String>)>, String> {
     let mut out: Vec<(String, Option<String>)> = Vec::new();
-    let mut lines = text.lines().enumerate().peekable();
-    while let Some((n, raw)) = lines.next() {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let mut n = 0;
+    while n < lines.len() {
+        let raw = lines[n];
+        let lineno = n + 1;
+        n += 1;
         let line = raw.trim_start();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
-        let (key, rest) = match line.split_once('=') {
-            Some((k, v)) => (k.trim_end(), Some(v)),
+        let line = match line.strip_prefix("export") {
+            Some(rest) if rest.starts_with([' ', '\t']) => rest.trim_start(),
+            _ => line,
+        };
+        // KEY=VALUE, or the YAML-like KEY: VALUE; whichever separator comes first.
+        let sep = line.find(['=', ':']);
+        let (key, rest) = match sep {
+            Some(i) => (line[..i].trim_end(), Some(&line[i + 1..])),
             None => (line.trim_end(), None),
         };
         if key.is_empty()
@@ -30,8 +42,7 @@ pub fn parse(
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
             return Err(format!(
-                "line {}: invalid variable name {key:?}: want KEY=VALUE",
-                n + 1
+                "line {lineno}: invalid variable name {key:?}: want KEY=VALUE"
             ));
         }
         let Some(rest) = rest else {
@@ -46,60 +57,58 @@ pub fn parse(
                 .or_else(|| outer(k))
         };
         let rest = rest.trim_start();
-        let value = if let Some(body) = rest.strip_prefix('\'') {
-            let mut acc = body.to_string();
-            while !acc.contains('\'') {
-                match lines.next() {
-                    Some((_, l)) => {
-                        acc.push('\n');
-                        acc.push_str(l);
-                    }
-                    None => return Err(format!("line {}: unterminated single quote", n + 1)),
+        let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"');
+        // A quoted value may span lines; without a closing quote it is taken literally.
+        let quoted = quote.and_then(|q| {
+            let mut acc = rest[1..].to_string();
+            let mut used = 0;
+            loop {
+                let end = if q == '"' {
+                    closing_double_quote(&acc)
+                } else {
+                    acc.find('\'')
+                };
+                if let Some(e) = end {
+                    return Some((acc[..e].to_string(), used));
                 }
+                let next = lines.get(n + used)?;
+                acc.push('\n');
+                acc.push_str(next);
+                used += 1;
             }
-            acc[..acc.find('\'').unwrap_or(acc.len())].to_string()
-        } else if let Some(body) = rest.strip_prefix('"') {
-            let mut acc = body.to_string();
-            let end = loop {
-                if let Some(e) = closing_double_quote(&acc) {
-                    break e;
-                }
-                match lines.next() {
-                    Some((_, l)) => {
-                        acc.push('\n');
-                        acc.push_str(l);
+        });
+        let value = match (quote, quoted) {
+            (Some('\''), Some((body, used))) => {
+                n += used;
+                body
+            }
+            (Some(_), Some((body, used))) => {
+                n += used;
+                let mut s = String::new();
+                let mut it = body.chars();
+                while let Some(c) = it.next() {
+                    if c != '\\' {
+                        s.push(c);
+                        continue;
                     }
-                    None => return Err(format!("line {}: unterminated double quote", n + 1)),
-                }
-            };
-            let mut s = String::new();
-            let mut it = acc[..end].chars();
-            while let Some(c) = it.next() {
-                if c == '\\' {
                     match it.next() {
                         Some('n') => s.push('\n'),
                         Some('t') => s.push('\t'),
                         Some('r') => s.push('\r'),
-                        Some('\\') => s.push('\\'),
-                        Some('"') => s.push('"'),
                         Some('$') => s.push_str("$$"),
-                        Some(o) => {
-                            s.push('\\');
-                            s.push(o);
-                        }
+                        Some(o) => s.push(o),
                         None => s.push('\\'),
                     }
-                } else {
-                    s.push(c);
                 }
+                interpolate(&s, &lookup).map_err(|e| format!("line {lineno}: {e}"))?
             }
-            interpolate(&s, &lookup).map_err(|e| format!("line {}: {e}", n + 1))?
-        } else {
-            let v = match rest.find(" #") {
-                Some(i) => &rest[..i],
-                None => rest,
-            };
-            interpolate(v.trim_end(), &lookup).map_err(|e| format!("line {}: {e}", n + 1))?
+            _ => {
+                let v = match rest.find(" #") {
+                    Some(i) => &rest[..i],
+                    None => rest,
+                };
+                interpolate(v.trim_end(), &lookup).map_err(|e| format!("line {lineno}: {e}"))?
+            }
         };
         out.retain(|(k, _)| k != key);
         out.push((key.to_string(), Some(value)));
@@ -164,7 +173,67 @@ mod tests {
     fn errors_name_the_line() {
         let e = parse("A=1\nnot valid line\n", &|_| None).unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
-        let e = parse("A=\"open\n", &|_| None).unwrap_err();
-        assert!(e.contains("unterminated"), "{e}");
+        let e = parse("A=1\nB=${C:?need C}\n", &|_| None).unwrap_err();
+        assert!(e.starts_with("line 2:") && e.contains("need C"), "{e}");
+    }
+
+    /// One-line cases as compose-go's dotenv parser reads them.
+    #[test]
+    fn compose_go_dotenv_lines() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("FOO=bar", "FOO", "bar"),
+            ("FOO =bar", "FOO", "bar"),
+            ("FOO= bar", "FOO", "bar"),
+            ("FOO=\"bar\"", "FOO", "bar"),
+            ("FOO='bar'", "FOO", "bar"),
+            ("FOO=\"escaped\\\"bar\"", "FOO", "escaped\"bar"),
+            ("FOO=\"'d'\"", "FOO", "'d'"),
+            ("OPTION_A: 1", "OPTION_A", "1"),
+            ("OPTION_A: Foo=bar", "OPTION_A", "Foo=bar"),
+            ("OPTION_A=1:B", "OPTION_A", "1:B"),
+            ("export OPTION_A=2", "OPTION_A", "2"),
+            ("export OPTION_B='\\n'", "OPTION_B", "\\n"),
+            ("export exportFoo=2", "exportFoo", "2"),
+            ("exportFOO=2", "exportFOO", "2"),
+            ("export_FOO =2", "export_FOO", "2"),
+            ("export.FOO= 2", "export.FOO", "2"),
+            ("export\tOPTION_A=2", "OPTION_A", "2"),
+            ("  export OPTION_A=2", "OPTION_A", "2"),
+            ("FOO=\"bar\\nbaz\"", "FOO", "bar\nbaz"),
+            ("FOO.BAR=foobar", "FOO.BAR", "foobar"),
+            ("FOO=foobar=", "FOO", "foobar="),
+            ("FOO=bar ", "FOO", "bar"),
+            ("FOO=bar # this is foo", "FOO", "bar"),
+            ("FOO=\"bar#baz\" # comment", "FOO", "bar#baz"),
+            ("FOO='bar#baz' # comment", "FOO", "bar#baz"),
+            ("FOO=\"ba#r\"", "FOO", "ba#r"),
+            ("FOO=\"bar\\n\\ b\\az\"", "FOO", "bar\n baz"),
+            ("FOO=\"bar\\\\r\\ b\\az\"", "FOO", "bar\\r baz"),
+            ("KEY=\"", "KEY", "\""),
+            ("KEY=\"value", "KEY", "\"value"),
+            (" KEY =value", "KEY", "value"),
+            ("\tKEY=value", "KEY", "value"),
+            ("FOO=\"foo\\$BAR\"", "FOO", "foo$BAR"),
+            ("FOO=\"foo\\${BAR}\"", "FOO", "foo${BAR}"),
+            ("KEY=value\r", "KEY", "value"),
+        ];
+        for (line, key, value) in cases {
+            let v = parse(line, &|_| None).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            assert_eq!(
+                v,
+                vec![(key.to_string(), Some(value.to_string()))],
+                "{line:?}"
+            );
+        }
+        assert!(parse("lol$wut", &|_| None).is_err());
+        let v = parse(
+            "FOO=test\nBAR=\"foo\\${FOO} ${FOO}\"\nQ='quote $FOO'\nM='first\nsecond'\nZ=\"last\"",
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(get(&v, "BAR").unwrap(), "foo${FOO} test");
+        assert_eq!(get(&v, "Q").unwrap(), "quote $FOO");
+        assert_eq!(get(&v, "M").unwrap(), "first\nsecond");
+        assert_eq!(get(&v, "Z").unwrap(), "last");
     }
 }

@@ -142,12 +142,11 @@ fn braced(c: &[char], start: usize, env: &dyn Lookup) -> Result<(String, usize),
                     if set {
                         val.unwrap_or_default()
                     } else {
-                        let why = if word.is_empty() {
-                            format!("variable {name} is not set")
+                        return Err(if word.is_empty() {
+                            format!("required variable {name} is missing a value")
                         } else {
-                            word
-                        };
-                        return Err(format!("required variable {name} is missing a value: {why}"));
+                            format!("required variable {name} is missing a value: {word}")
+                        });
                     }
                 }
                 _ => {
@@ -256,6 +255,88 @@ mod tests {
         assert!(e.contains("EMPTY"), "{e}");
         assert_eq!(i("${EMPTY?err}").unwrap(), "");
         assert!(i("${UNSET?err}").is_err());
+    }
+
+    /// The cases of compose-go's template tests, with FOO=first and BAR="" as there.
+    #[test]
+    fn compose_go_template_cases() {
+        let vars = HashMap::from([("FOO", "first"), ("BAR", "")]);
+        let t = |s: &str| interpolate(s, &|k: &str| vars.get(k).map(|v| v.to_string()));
+        let ok: &[(&str, &str)] = &[
+            ("$${foo}", "${foo}"),
+            ("foo", "foo"),
+            ("$FOO-bar", "first-bar"),
+            ("This ${missing} var", "This  var"),
+            ("This ${BAR} var", "This  var"),
+            ("This $FOO var", "This first var"),
+            ("ok ${missing:-def}", "ok def"),
+            ("ok ${missing-def}", "ok def"),
+            ("ok ${BAR:-def}", "ok def"),
+            ("ok ${FOO:-def}", "ok first"),
+            ("ok ${BAR-def}", "ok "),
+            ("ok ${BAR:-/non:-alphanumeric}", "ok /non:-alphanumeric"),
+            ("ok ${UNSET_VAR-$FOO}", "ok first"),
+            ("ok ${UNSET_VAR-${FOO} ${FOO}}", "ok first first"),
+            ("ok ${BAR:-$FOO}", "ok first"),
+            ("ok ${BAR:-${FOO} ${FOO}}", "ok first first"),
+            ("ok ${FOO:?err}", "ok first"),
+            ("ok ${FOO?err}", "ok first"),
+            ("ok ${BAR?err}", "ok "),
+            ("${UNSET_VAR-myerror?msg}", "myerror?msg"),
+            ("${FOO?bar-baz}", "first"),
+            (
+                "${BAR:-default_value_for_empty_var}",
+                "default_value_for_empty_var",
+            ),
+            (
+                "${UNSET_VAR-default_value_for_unset_var}",
+                "default_value_for_unset_var",
+            ),
+            ("$docker:${project:-cli}", ":cli"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(t(input).as_deref(), Ok(*want), "{input}");
+        }
+        let errors: &[(&str, &str)] = &[
+            (
+                "not ok ${UNSET_VAR:?Mandatory Variable Unset}",
+                "required variable UNSET_VAR is missing a value: Mandatory Variable Unset",
+            ),
+            (
+                "not ok ${BAR:?Mandatory Variable Empty}",
+                "required variable BAR is missing a value: Mandatory Variable Empty",
+            ),
+            (
+                "not ok ${UNSET_VAR:?}",
+                "required variable UNSET_VAR is missing a value",
+            ),
+            (
+                "not ok ${UNSET_VAR?}",
+                "required variable UNSET_VAR is missing a value",
+            ),
+            (
+                "not ok ${UNSET_VAR:?Mandatory Variable ${FOO}}",
+                "required variable UNSET_VAR is missing a value: Mandatory Variable first",
+            ),
+            (
+                "not ok ${UNSET_VAR?Mandatory Variable ${FOO}}",
+                "required variable UNSET_VAR is missing a value: Mandatory Variable first",
+            ),
+            (
+                "${UNSET_VAR?bar-baz}",
+                "required variable UNSET_VAR is missing a value: bar-baz",
+            ),
+        ];
+        for (input, want) in errors {
+            assert_eq!(t(input), Err(want.to_string()), "{input}");
+        }
+        for bad in ["${", "${}", "${ }", "${ foo}", "${foo }", "${foo!}"] {
+            let e = t(bad).unwrap_err();
+            assert!(
+                e.contains("invalid interpolation format") || e.contains("missing closing brace"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
