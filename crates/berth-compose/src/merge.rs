@@ -114,9 +114,16 @@ pub fn merge(base: Node, over: Node, path: &[&str]) -> Option<Node> {
                 let mut sub: Vec<&str> = path.to_vec();
                 sub.push(&k.name);
                 match b.iter().position(|(x, _)| x.name == k.name) {
+                    // Extension fields are replaced whole, not merged (as compose-go does).
+                    Some(i) if k.name.starts_with("x-") => {
+                        if v.tag == Some(MergeTag::Reset) {
+                            b.remove(i);
+                        } else {
+                            b[i] = (k, Node { tag: None, ..v });
+                        }
+                    }
                     Some(i) => {
-                        let (bk, bv) = b.remove(i);
-                        let _ = bk;
+                        let (_, bv) = b.remove(i);
                         if let Some(m) = merge(bv, v, &sub) {
                             b.insert(i, (k, m));
                         }
@@ -139,7 +146,8 @@ pub fn merge(base: Node, over: Node, path: &[&str]) -> Option<Node> {
             let ident: Option<fn(&Node) -> Option<String>> = if in_service {
                 match key {
                     "volumes" => Some(volume_target),
-                    "secrets" | "configs" => Some(ref_source),
+                    "secrets" => Some(secret_target),
+                    "configs" => Some(config_target),
                     _ => None,
                 }
             } else {
@@ -176,11 +184,23 @@ fn volume_target(n: &Node) -> Option<String> {
     }
 }
 
-fn ref_source(n: &Node) -> Option<String> {
+/// Secrets and configs are the same entry when they land on the same path.
+fn mount_target(n: &Node, default_dir: &str) -> Option<String> {
     match &n.value {
-        Value::Map(_) => n.get("source").and_then(Node::scalar_text),
-        _ => n.scalar_text(),
+        Value::Map(_) => n
+            .get("target")
+            .and_then(Node::scalar_text)
+            .or_else(|| Some(format!("{default_dir}/{}", n.get("source")?.scalar_text()?))),
+        _ => Some(format!("{default_dir}/{}", n.scalar_text()?)),
     }
+}
+
+fn secret_target(n: &Node) -> Option<String> {
+    mount_target(n, "/run/secrets")
+}
+
+fn config_target(n: &Node) -> Option<String> {
+    mount_target(n, "")
 }
 
 #[cfg(test)]
@@ -232,6 +252,22 @@ mod tests {
         let d = &j["services"]["web"]["depends_on"];
         assert_eq!(d["db"]["condition"], "service_started");
         assert_eq!(d["cache"]["condition"], "service_healthy");
+    }
+
+    #[test]
+    fn secrets_by_target_extensions_replaced() {
+        let j = m(
+            "x-a: {p: 1, q: 2}\nservices:\n  web:\n    secrets: [a, {source: b, target: /x}]\n    configs: [c]\n    x-b: {p: 1}\n",
+            "x-a: {r: 3}\nservices:\n  web:\n    secrets: [{source: a2, target: /run/secrets/a}, {source: b2, target: /y}]\n    configs: [{source: c2, target: /c}]\n    x-b: {q: 2}\n",
+        );
+        let w = &j["services"]["web"];
+        assert_eq!(
+            w["secrets"],
+            serde_json::json!([{"source": "a2", "target": "/run/secrets/a"}, {"source": "b", "target": "/x"}, {"source": "b2", "target": "/y"}])
+        );
+        assert_eq!(w["configs"], serde_json::json!([{"source": "c2", "target": "/c"}]));
+        assert_eq!(j["x-a"], serde_json::json!({"r": 3}));
+        assert_eq!(w["x-b"], serde_json::json!({"q": 2}));
     }
 
     #[test]
