@@ -251,6 +251,11 @@ impl Loader<'_> {
         chain.push((base_path.clone(), base_name.clone()));
         let mut base = self.resolve_service(&base_root, &base_path, &base_name, chain)?;
         chain.pop();
+        // Relative paths of a service from a file elsewhere stay relative to that file.
+        let base_dir = base_path.parent().unwrap_or(Path::new("."));
+        if base_dir != path.parent().unwrap_or(Path::new(".")) {
+            rebase_paths(&mut base, base_dir);
+        }
         if let Value::Map(m) = &mut base.value {
             m.retain(|(k, _)| k.name != "extends");
         }
@@ -262,6 +267,64 @@ impl Loader<'_> {
         normalize_service(&mut over);
         Ok(merge(base, over, &["<service>"])
             .unwrap_or_else(|| Node::new(Value::Map(vec![]), ext.pos.clone())))
+    }
+}
+
+/// Makes the relative paths of a service node (build context, env_file, bind mount
+/// sources) absolute against `dir`.
+fn rebase_paths(svc: &mut Node, dir: &Path) {
+    let fix = |n: &mut Node| {
+        if let Value::Str(s) = &mut n.value {
+            if !s.starts_with('/') && !s.starts_with('~') && !s.contains("://") {
+                *s = dir.join(&*s).display().to_string();
+            }
+        }
+    };
+    if let Some(b) = svc.get_mut("build") {
+        match &mut b.value {
+            Value::Str(_) => fix(b),
+            Value::Map(_) => {
+                if let Some(c) = b.get_mut("context") {
+                    fix(c);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(e) = svc.get_mut("env_file") {
+        match &mut e.value {
+            Value::Str(_) => fix(e),
+            Value::Seq(items) => {
+                for it in items {
+                    match &it.value {
+                        Value::Map(_) => {
+                            if let Some(p) = it.get_mut("path") {
+                                fix(p);
+                            }
+                        }
+                        _ => fix(it),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(Value::Seq(items)) = svc.get_mut("volumes").map(|v| &mut v.value) {
+        for it in items {
+            match &mut it.value {
+                Value::Str(s) if s.starts_with('.') => {
+                    *s = dir.join(&*s).display().to_string();
+                }
+                Value::Map(_) => {
+                    let bind =
+                        it.get("type").and_then(Node::scalar_text).as_deref() == Some("bind");
+                    if let (true, Some(src)) = (bind, it.get_mut("source")) {
+                        fix(src);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -289,8 +352,39 @@ fn check_project_name(n: &str) -> R<()> {
 
 /// Loads the project the options describe.
 pub fn load(opts: &Options) -> R<Project> {
-    let files: Vec<PathBuf> = if opts.files.is_empty() {
-        default_files(&opts.working_dir)?
+    let from_env: Vec<PathBuf> = opts
+        .environ
+        .get("COMPOSE_FILE")
+        .filter(|_| opts.files.is_empty())
+        .map(|v| {
+            let sep = opts
+                .environ
+                .get("COMPOSE_PATH_SEPARATOR")
+                .map(String::as_str)
+                .unwrap_or(":");
+            v.split(sep)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let files: Vec<PathBuf> = if !from_env.is_empty() {
+        from_env.iter().map(|f| opts.working_dir.join(f)).collect()
+    } else if opts.files.is_empty() {
+        // Like Docker Compose: the working directory, then its parents.
+        let mut dir = Some(opts.working_dir.as_path());
+        let mut found = None;
+        while let Some(d) = dir {
+            if let Ok(f) = default_files(d) {
+                found = Some(f);
+                break;
+            }
+            dir = d.parent();
+        }
+        match found {
+            Some(f) => f,
+            None => default_files(&opts.working_dir)?,
+        }
     } else {
         opts.files
             .iter()

@@ -265,7 +265,10 @@ mod tests {
             w["secrets"],
             serde_json::json!([{"source": "a2", "target": "/run/secrets/a"}, {"source": "b", "target": "/x"}, {"source": "b2", "target": "/y"}])
         );
-        assert_eq!(w["configs"], serde_json::json!([{"source": "c2", "target": "/c"}]));
+        assert_eq!(
+            w["configs"],
+            serde_json::json!([{"source": "c2", "target": "/c"}])
+        );
         assert_eq!(j["x-a"], serde_json::json!({"r": 3}));
         assert_eq!(w["x-b"], serde_json::json!({"q": 2}));
     }

@@ -137,6 +137,57 @@ fn extends_in_file_and_from_another_file() {
 }
 
 #[test]
+fn extends_from_another_directory_keeps_its_relative_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::create_dir(d.join("common")).unwrap();
+    write(&d.join("common"), "base.yaml", "services:\n  base:\n    build: ./ctx\n    env_file: base.env\n    volumes: ['./data:/data', {type: bind, source: ./conf, target: /conf}]\n");
+    write(&d.join("common"), "base.env", "FROM_BASE=1\n");
+    std::fs::create_dir(d.join("app")).unwrap();
+    write(&d.join("app"), "compose.yaml", "services:\n  web:\n    extends: {file: ../common/base.yaml, service: base}\n    image: web\n");
+    let mut o = opts(&d.join("app"));
+    o.project_name = Some("x".into());
+    let p = load(&o).unwrap();
+    let web = &p.services["web"];
+    let common = std::fs::canonicalize(d.join("common")).unwrap();
+    assert_eq!(
+        web.build.as_ref().unwrap().context,
+        common.join("ctx").display().to_string()
+    );
+    assert_eq!(web.environment["FROM_BASE"].as_deref(), Some("1"));
+    assert_eq!(
+        web.volumes[0].source.as_deref(),
+        Some(common.join("data").to_str().unwrap())
+    );
+    assert_eq!(
+        web.volumes[1].source.as_deref(),
+        Some(common.join("conf").to_str().unwrap())
+    );
+}
+
+#[test]
+fn files_from_parent_directories_and_compose_file() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    write(d, "docker-compose.yml", "services:\n  up:\n    image: x\n");
+    write(
+        d,
+        "docker-compose.override.yml",
+        "services:\n  up:\n    user: nobody\n",
+    );
+    write(d, "other.yaml", "services:\n  other:\n    image: y\n");
+    std::fs::create_dir_all(d.join("sub/deeper")).unwrap();
+    let mut o = opts(&d.join("sub/deeper"));
+    o.project_name = Some("x".into());
+    let p = load(&o).unwrap();
+    assert_eq!(p.services["up"].user.as_deref(), Some("nobody"));
+    assert_eq!(p.files.len(), 2);
+    o.environ
+        .insert("COMPOSE_FILE".into(), "../../other.yaml".into());
+    assert!(load(&o).unwrap().services.contains_key("other"));
+}
+
+#[test]
 fn profiles_enable_and_disable_services() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
