@@ -628,3 +628,31 @@ fn attached_up_streams_logs_until_the_services_exit() {
     assert!(out.contains("fg-b-1  | from b"), "{out}");
     compose(&c, &d, &["down"]).ok();
 }
+
+#[test]
+fn recreated_dependency_restarts_dependants_with_restart_true_and_up_wait() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let file = |v: &str| {
+        format!(
+            "services:\n  db:\n    image: bb\n    command: sh -c 'sleep 1; touch /tmp/ok; exec sleep 600'\n    stop_grace_period: 1s\n    environment: {{V: '{v}'}}\n    healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 200ms, retries: 50}}\n  app:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    depends_on:\n      db: {{condition: service_healthy, restart: true}}\n  other:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    depends_on: [db]\n"
+        )
+    };
+    let d = project(&c, "rt", &[("compose.yaml", &file("1"))]);
+    // --wait returns once every service runs and db is healthy.
+    compose(&c, &d, &["up", "--wait"]).ok();
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(by_name(&list, "rt-db-1")["Health"], "healthy");
+    let app_started = |list: &[serde_json::Value]| by_name(list, "rt-app-1")["ID"].clone();
+    let before = list.clone();
+    std::fs::write(d.join("compose.yaml"), file("2")).unwrap();
+    let r = compose(&c, &d, &["up", "-d"]).ok();
+    let err = r.stderr();
+    assert!(err.contains("Container rt-db-1  Recreated"), "{err}");
+    // app asked to be restarted with db; other (plain depends_on) keeps running.
+    assert!(err.contains("Container rt-app-1  Restarted"), "{err}");
+    assert!(err.contains("Container rt-other-1  Running"), "{err}");
+    let after = ps_json(&c, &d, &[]);
+    assert_eq!(app_started(&before), app_started(&after), "restarted, not recreated");
+    compose(&c, &d, &["down"]).ok();
+}
