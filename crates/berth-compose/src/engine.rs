@@ -655,7 +655,9 @@ impl Engine<'_> {
         let mut recreated: Vec<String> = Vec::new();
         for name in &order {
             let s = self.service(name)?;
-            self.wait_dependencies(name)?;
+            if !o.no_deps {
+                self.wait_dependencies(name)?;
+            }
             let want = o.scale.get(name).copied().unwrap_or_else(|| s.replicas());
             if want > 1 && s.container_name.is_some() {
                 return Err(failed(format!("services.{name}: container_name {:?} cannot be used with more than one replica", s.container_name.as_deref().unwrap_or_default())));
@@ -967,4 +969,192 @@ pub fn list_projects(rt: &Runtime) -> Result<Vec<ProjectSummary>> {
             config_files: files,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{load, Options};
+
+    fn setup(yaml: &str) -> (tempfile::TempDir, Runtime, Project) {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("proj");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("compose.yaml"), yaml).unwrap();
+        std::fs::write(dir.join("token.txt"), "t0k3n").unwrap();
+        let p = load(&Options {
+            working_dir: dir,
+            project_name: Some("demo".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let rt = Runtime::new(berth_store::Store::open(t.path().join("root")).unwrap());
+        (t, rt, p)
+    }
+
+    fn quiet(_: &str) {}
+
+    #[test]
+    fn create_options_map_the_service_onto_the_runtime() {
+        let (_t, rt, p) = setup(
+            r#"
+services:
+  web:
+    image: bb
+    entrypoint: [/bin/sh, -c]
+    command: ["echo hi"]
+    environment: {A: '1', B: null}
+    user: "1000:1000"
+    working_dir: /srv
+    init: true
+    restart: on-failure:3
+    stop_signal: SIGINT
+    stop_grace_period: 1500ms
+    labels: {team: core}
+    volumes:
+      - data:/data:ro
+      - ./src:/src
+      - /cache
+      - {type: tmpfs, target: /tmp, tmpfs: {size: 1m}}
+    secrets: [token, {source: token, target: other}]
+    healthcheck: {test: [CMD, "true"], interval: 2s, timeout: 1s, start_period: 3s, retries: 4}
+    deploy: {resources: {limits: {cpus: '0.25', memory: 64m, pids: 50}}}
+volumes:
+  data: {name: shared-data}
+secrets:
+  token: {file: ./token.txt}
+"#,
+        );
+        let e = Engine {
+            rt: &rt,
+            project: &p,
+            progress: &quiet,
+        };
+        let s = &p.services["web"];
+        let o = e.create_options("web", s, 2, "bb", false).unwrap();
+        assert_eq!(o.name.as_deref(), Some("demo-web-2"));
+        assert_eq!(o.entrypoint.as_deref(), Some("/bin/sh"));
+        assert_eq!(o.cmd, vec!["-c", "echo hi"]);
+        assert_eq!(o.user.as_deref(), Some("1000:1000"));
+        assert_eq!(o.workdir.as_deref(), Some("/srv"));
+        assert_eq!(o.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(o.stop_timeout, Some(2));
+        let c = &o.config;
+        assert_eq!(c.env, vec!["A=1", "B"]);
+        assert!(c.init);
+        assert_eq!(
+            (c.restart.name.as_str(), c.restart.max_retries),
+            ("on-failure", 3)
+        );
+        assert_eq!(c.network, "host");
+        assert_eq!(c.labels["team"], "core");
+        assert_eq!(c.labels[PROJECT], "demo");
+        assert_eq!(c.labels[SERVICE], "web");
+        assert_eq!(c.labels[NUMBER], "2");
+        assert_eq!(c.labels[HASH], config_hash(s));
+        assert_eq!(
+            (c.memory, c.cpus, c.pids_limit),
+            (Some(64 << 20), Some(0.25), Some(50))
+        );
+        let h = c.healthcheck.as_ref().unwrap();
+        assert_eq!(
+            (h.interval_ms, h.timeout_ms, h.start_period_ms, h.retries),
+            (2000, 1000, 3000, 4)
+        );
+        let m = &c.mounts;
+        assert_eq!(
+            (m[0].kind.as_str(), m[0].source.as_str(), m[0].read_only),
+            ("volume", "shared-data", true)
+        );
+        assert_eq!(m[1].kind, "bind");
+        assert!(m[1].source.ends_with("/proj/src"), "{}", m[1].source);
+        // The anonymous volume is made here, with the project's label.
+        assert_eq!(m[2].kind, "volume");
+        let labels: BTreeMap<String, String> =
+            serde_json::from_str(&rt.store.volume(&m[2].source).unwrap().labels).unwrap();
+        assert_eq!(labels[PROJECT], "demo");
+        assert_eq!(
+            (m[3].kind.as_str(), m[3].options.clone()),
+            ("tmpfs", vec![format!("size={}", 1 << 20)])
+        );
+        assert_eq!(
+            (m[4].target.as_str(), m[4].read_only),
+            ("/run/secrets/token", true)
+        );
+        assert!(m[4].source.ends_with("/proj/token.txt"));
+        assert_eq!(m[5].target, "/run/secrets/other");
+        // One-off containers never restart and have their own names.
+        let o = e.create_options("web", s, 1, "bb", true).unwrap();
+        assert!(o.name.unwrap().starts_with("demo-web-run-"));
+        assert_eq!(o.config.restart.name, "no");
+        assert_eq!(o.config.labels[ONEOFF], "True");
+    }
+
+    #[test]
+    fn entrypoint_and_command_follow_docker() {
+        let (_t, rt, p) = setup(
+            "services:\n  a:\n    image: bb\n  b:\n    image: bb\n    entrypoint: []\n  c:\n    image: bb\n    entrypoint: /run.sh\n  d:\n    image: bb\n    command: sh -c 'echo \"x y\"'\n  e:\n    image: bb\n    healthcheck: {disable: true}\n",
+        );
+        let e = Engine {
+            rt: &rt,
+            project: &p,
+            progress: &quiet,
+        };
+        let o = |n: &str| e.create_options(n, &p.services[n], 1, "bb", false).unwrap();
+        assert_eq!((o("a").entrypoint, o("a").cmd), (None, vec![]));
+        assert_eq!(o("b").entrypoint.as_deref(), Some(""));
+        assert_eq!(
+            (o("c").entrypoint.as_deref(), o("c").cmd),
+            (Some("/run.sh"), vec![])
+        );
+        assert_eq!(o("d").cmd, vec!["sh", "-c", "echo \"x y\""]);
+        assert!(o("e").no_healthcheck);
+        assert!(!o("a").no_healthcheck);
+    }
+
+    #[test]
+    fn what_needs_networks_or_builds_says_so() {
+        let (_t, rt, p) = setup(
+            "services:\n  remap:\n    image: bb\n    ports: ['8080:80']\n  same:\n    image: bb\n    ports: ['80:80']\n    networks: {front: {aliases: [www]}}\n  mode:\n    image: bb\n    network_mode: bridge\n  built:\n    build: ./ctx\nnetworks:\n  front: {}\n",
+        );
+        let said = std::sync::Mutex::new(Vec::<String>::new());
+        let progress = |s: &str| said.lock().unwrap().push(s.to_string());
+        let e = Engine {
+            rt: &rt,
+            project: &p,
+            progress: &progress,
+        };
+        let err = e
+            .network_of("remap", &p.services["remap"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("services.remap.ports") && err.contains("bridge networks"),
+            "{err}"
+        );
+        let (net, aliases) = e.network_of("same", &p.services["same"]).unwrap();
+        assert_eq!((net.as_str(), aliases), ("host", vec!["www".to_string()]));
+        let warned = said.lock().unwrap().join("\n");
+        assert!(
+            warned.contains("services.same.ports")
+                && warned.contains("aliases (www) do not resolve"),
+            "{warned}"
+        );
+        assert!(e
+            .network_of("mode", &p.services["mode"])
+            .unwrap_err()
+            .to_string()
+            .contains("network_mode"));
+        let err = e
+            .up(&UpOptions {
+                services: vec!["built".into()],
+                ..Default::default()
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("service built needs its image built") && err.contains("/proj/ctx"),
+            "{err}"
+        );
+    }
 }

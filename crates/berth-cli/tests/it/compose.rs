@@ -653,6 +653,63 @@ fn recreated_dependency_restarts_dependants_with_restart_true_and_up_wait() {
     assert!(err.contains("Container rt-app-1  Restarted"), "{err}");
     assert!(err.contains("Container rt-other-1  Running"), "{err}");
     let after = ps_json(&c, &d, &[]);
-    assert_eq!(app_started(&before), app_started(&after), "restarted, not recreated");
+    assert_eq!(
+        app_started(&before),
+        app_started(&after),
+        "restarted, not recreated"
+    );
     compose(&c, &d, &["down"]).ok();
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn push_and_pull_service_images_through_a_registry() {
+    // A berth registry on a free loopback port, in a store of its own.
+    let reg = Ctx::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = KillOnDrop(
+        reg.cmd(&["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed().as_secs() < 20, "the registry did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    let image = format!("127.0.0.1:{port}/team/app:1");
+    let file = format!(
+        "services:\n  app:\n    image: {image}\n    command: echo pulled and ran\n  built:\n    build: .\n"
+    );
+
+    let a = Ctx::new();
+    a.busybox("bb");
+    a.berth(&["tag", "bb", &image]).ok();
+    let da = project(&a, "p", &[("compose.yaml", &file)]);
+    let r = compose(&a, &da, &["push", "--tls-verify=false"]).ok();
+    assert!(r.stderr().contains("app: pushing"), "{}", r.stderr());
+    assert!(r.stderr().contains("built: skipped"), "{}", r.stderr());
+
+    // Another berth pulls the service's image and runs it.
+    let b = Ctx::new();
+    let db = project(&b, "p", &[("compose.yaml", &file)]);
+    compose(&b, &db, &["run", "--rm", "app"]).fails_with("compose pull");
+    compose(&b, &db, &["pull", "--tls-verify=false", "app"]).ok();
+    let out = compose(&b, &db, &["run", "--rm", "app"]).ok().stdout();
+    assert_eq!(out, "pulled and ran\n");
 }
