@@ -236,10 +236,12 @@ pub(crate) fn dict(n: &Node, path: &str) -> R<BTreeMap<String, Option<String>>> 
         }
         Value::Seq(items) => {
             for (i, it) in items.iter().enumerate() {
-                let s = string(it, &format!("{path}[{i}]"))?;
+                let Value::Str(s) = &it.value else {
+                    return Err(type_err(it, &format!("{path}[{i}]"), "a string KEY=VALUE"));
+                };
                 match s.split_once('=') {
                     Some((k, v)) => out.insert(k.to_string(), Some(v.to_string())),
-                    None => out.insert(s, None),
+                    None => out.insert(s.clone(), None),
                 };
             }
         }

@@ -639,6 +639,17 @@ fn validate(p: &Project, positions: &BTreeMap<String, &Node>) -> R<()> {
             }
         }
     }
+    let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, s) in &p.services {
+        if let Some(c) = &s.container_name {
+            if let Some(other) = names.insert(c, name) {
+                return Err(Error::at(
+                    key_pos(positions, name, "container_name"),
+                    format!("services {other:?} and {name:?} both use container_name {c:?}: container names must be unique"),
+                ));
+            }
+        }
+    }
     let deps: BTreeMap<String, Vec<String>> = p
         .services
         .iter()

@@ -21,9 +21,10 @@ fn list_to_map(n: &mut Node, sep: char) {
     if let Value::Seq(items) = &n.value {
         let mut m: Vec<(Key, Node)> = Vec::new();
         for it in items {
-            let Some(s) = it.scalar_text() else {
+            let Value::Str(s) = &it.value else {
                 return; // leave it for the type check to report
             };
+            let s = s.clone();
             let (k, v) = match s.split_once(sep) {
                 Some((k, v)) => (k.to_string(), Value::Str(v.to_string())),
                 None => (s.clone(), Value::Null),

@@ -237,6 +237,15 @@ fn errors_name_file_line_and_key() {
         ("services:\n  a:\n    image: x\n    healthcheck:\n      test: [CMD, x]\n      interval: 5 seconds\n", "compose.yaml:6: services.a.healthcheck.interval: invalid duration"),
         ("services:\n  a:\n    image: x\n    restart: sometimes\n", "compose.yaml:4: services.a.restart: invalid restart policy"),
         ("services:\n  a:\n    image: x\n  a:\n    image: y\n", "compose.yaml:4: mapping key \"a\" already defined at line 2"),
+        ("services:\n  a:\n    image: x\n    container_name: one\n  b:\n    image: x\n    container_name: one\n", "compose.yaml:7: services \"a\" and \"b\" both use container_name \"one\""),
+        ("services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        target: /x\n", "compose.yaml:5: services.a.volumes[0]: a bind mount needs a source"),
+        ("services:\n  a:\n    image: x\n    ports: ['70000:80']\n", "compose.yaml:4: services.a.ports[0]: invalid port"),
+        ("services:\n  a:\n    image: x\n    environment: [1, 2]\n", "compose.yaml:4: services.a.environment[0] must be a string KEY=VALUE, not a number"),
+        ("services: []\n", "compose.yaml:1: services must be a mapping, not a list"),
+        ("- a\n- b\n", "compose.yaml:1: a compose file must be a mapping, not a list"),
+        ("services:\n  a:\n    image: x\n    extends: nope\n", "compose.yaml:4: services.a.extends: no service \"nope\""),
+        ("services:\n  a:\n    <<: *missing\n", "compose.yaml:3"),
+        ("include:\n  - other.yaml\n", "compose.yaml:1: include is not supported by berth yet"),
     ];
     for (text, want) in cases {
         write(d, "compose.yaml", text);
