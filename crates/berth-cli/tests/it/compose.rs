@@ -713,3 +713,30 @@ fn push_and_pull_service_images_through_a_registry() {
     let out = compose(&b, &db, &["run", "--rm", "app"]).ok().stdout();
     assert_eq!(out, "pulled and ran\n");
 }
+
+#[test]
+fn ctrl_c_stops_an_attached_up() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "intr",
+        &[("compose.yaml", "services:\n  svc:\n    image: bb\n    command: sh -c 'echo ready; exec sleep 600'\n    stop_grace_period: 1s\n")],
+    );
+    let mut cmd = c.cmd(&["compose", "up"]);
+    cmd.current_dir(&d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "intr-svc-1  | ready\n");
+    // SIGINT, as a terminal's Ctrl-C sends it.
+    sh(&format!("kill -INT {}", child.id()));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(by_name(&list, "intr-svc-1")["State"], "exited", "{list:?}");
+    compose(&c, &d, &["down"]).ok();
+}
