@@ -110,7 +110,7 @@ pub enum ComposeCommand {
         /// Check only; print nothing.
         #[arg(short, long)]
         quiet: bool,
-        /// yaml (default) or json.
+        /// yaml (default; a loadable compose file, a literal $ written $$) or json (the values as they are).
         #[arg(long, default_value = "yaml")]
         format: String,
         /// Write to a file instead of stdout.

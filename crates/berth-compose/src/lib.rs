@@ -36,9 +36,20 @@ impl Error {
     }
 }
 
-/// The resolved model as YAML (`berth compose config`).
+/// The resolved model as YAML (`berth compose config`): a compose file that loads back
+/// into the same model, so a literal `$` is written `$$`.
 pub fn to_yaml(p: &Project) -> String {
-    yaml::to_yaml(p)
+    fn escape(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(escape),
+            serde_json::Value::Object(m) => m.values_mut().for_each(escape),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(p).expect("the model serialises");
+    escape(&mut v);
+    yaml::to_yaml(&v)
 }
 
 /// The configuration hash of a service: what `up` compares to decide whether to

@@ -305,6 +305,7 @@ services:
         limits: {cpus: '0.5', memory: 256M}
   web:
     <<: *common
+    command: sh -c 'echo $$HOME ${GREETING:-hi}'
     build:
       context: ./web
       dockerfile: Dockerfile.dev
@@ -355,6 +356,7 @@ secrets:
     assert_eq!((lim.cpus, lim.memory), (Some(0.5), Some(256 << 20)));
     let web = &p.services["web"];
     assert_eq!(web.replicas(), 2);
+    assert_eq!(web.command.as_ref().unwrap()[2], "echo $HOME hi");
     assert!(web.depends_on["db"].restart);
     assert_eq!(web.build.as_ref().unwrap().target.as_deref(), Some("dev"));
     assert_eq!(web.networks["front"].aliases, vec!["www"]);
