@@ -485,6 +485,7 @@ impl Conv<'_> {
         let path = format!("services.{name}");
         let mut s = Service::default();
         let mut env_from_key = BTreeMap::new();
+        let mut legacy_scale = None;
         for (k, v) in entries(n, &path)? {
             let p = join(&path, &k.name);
             let p = p.as_str();
@@ -545,6 +546,8 @@ impl Conv<'_> {
                 "pids_limit" => s.pids_limit = Some(integer(v, p)?),
                 "profiles" => s.profiles = string_list(v, p)?,
                 "pull_policy" => s.pull_policy = opt_string(v, p)?,
+                // The older spelling of deploy.replicas (deploy.replicas wins).
+                "scale" => legacy_scale = Some(unsigned(v, p)?),
                 "extends" => {} // resolved before conversion
                 x if x.starts_with("x-") => {}
                 x if SERVICE_IGNORED.contains(&x) => self.warn(
@@ -573,6 +576,10 @@ impl Conv<'_> {
             }
         }
         s.environment.extend(env_from_key);
+        if let Some(n) = legacy_scale {
+            let d = s.deploy.get_or_insert_with(Deploy::default);
+            d.replicas.get_or_insert(n);
+        }
         if s.image.is_none() && s.build.is_none() {
             return Err(Error::at(
                 n.pos.clone(),

@@ -380,3 +380,28 @@ secrets:
         berth_compose::config_hash(&p.services["db"])
     );
 }
+
+#[test]
+fn legacy_scale_and_warnings_for_unsupported_keys() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    write(
+        d,
+        "compose.yaml",
+        "version: '3.8'\nservices:\n  a:\n    image: x\n    scale: 3\n    logging: {driver: json-file}\n  b:\n    image: x\n    scale: 3\n    deploy: {replicas: 1}\n",
+    );
+    let mut o = opts(d);
+    o.project_name = Some("s".into());
+    let p = load(&o).unwrap();
+    assert_eq!(p.services["a"].replicas(), 3);
+    assert_eq!(p.services["b"].replicas(), 1);
+    let w = p.warnings.join("\n");
+    assert!(
+        w.contains("compose.yaml:1: the top-level version key is obsolete"),
+        "{w}"
+    );
+    assert!(
+        w.contains("compose.yaml:6: services.a.logging: berth does not support this key yet"),
+        "{w}"
+    );
+}
