@@ -159,6 +159,11 @@ pub struct ComposeUpArgs {
     /// Do not start the services' dependencies.
     #[arg(long)]
     pub no_deps: bool,
+    /// Pull images first: missing (those not in the store), always, or never.
+    #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub pull: String,
+    #[command(flatten)]
+    pub registry: crate::cli::RegistryAccessArgs,
     pub services: Vec<String>,
 }
 
@@ -185,6 +190,11 @@ pub struct ComposeRunArgs {
     /// Keep stdin open.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Pull images first: missing (those not in the store), always, or never.
+    #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub pull: String,
+    #[command(flatten)]
+    pub registry: crate::cli::RegistryAccessArgs,
     /// SERVICE [COMMAND...]
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub service_and_command: Vec<String>,

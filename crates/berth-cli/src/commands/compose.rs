@@ -2,12 +2,15 @@
 
 use super::open_store;
 use crate::cli::{
-    ComposeArgs, ComposeCommand, ComposeExecArgs, ComposeRunArgs, ComposeUpArgs, PullArgs, PushArgs,
+    ComposeArgs, ComposeCommand, ComposeExecArgs, ComposeRunArgs, ComposeUpArgs, PushArgs,
 };
 use crate::output::{table, Format};
 use anyhow::{bail, Context, Result};
 use berth_compose::engine::{self, Engine, UpOptions};
 use berth_compose::{Options, Project};
+use berth_image::reference::Reference;
+use berth_registry::client::Client;
+use berth_registry::pull::Platform;
 use berth_runtime::{Attach, Container, ExecOptions, Runtime, Status};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -290,31 +293,13 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
         }
         ComposeCommand::Pull { registry, services } => {
             let p = load(&a, services)?;
-            for (name, s) in &p.services {
-                if !services.is_empty() && !services.contains(name) {
-                    continue;
-                }
-                let Some(image) = &s.image else {
-                    eprintln!("{name}: no image to pull (it is built)");
-                    continue;
-                };
-                if s.build.is_some() && s.pull_policy.as_deref() == Some("build") {
-                    continue;
-                }
-                eprintln!("{name}: pulling {image}");
-                super::registry::pull(
-                    root,
-                    PullArgs {
-                        reference: image.clone(),
-                        all_tags: false,
-                        platform: None,
-                        max_concurrent_downloads: 3,
-                        quiet: false,
-                        registry: registry.clone(),
-                    },
-                )
-                .with_context(|| format!("service {name}: pull of {image} failed"))?;
-            }
+            let names: Vec<String> = p
+                .services
+                .keys()
+                .filter(|n| services.is_empty() || services.contains(n))
+                .cloned()
+                .collect();
+            pull_images(root, &p, &names, registry, false)?;
             Ok(0)
         }
         ComposeCommand::Push { registry, services } => {
@@ -347,6 +332,57 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
     }
 }
 
+/// Pulls the images of `names` (all of them, or with `only_missing` those not in the
+/// store); services that are built are left to the build.
+fn pull_images(
+    root: &Path,
+    p: &Project,
+    names: &[String],
+    registry: &crate::cli::RegistryAccessArgs,
+    only_missing: bool,
+) -> Result<()> {
+    let store = if only_missing {
+        Some(open_store(root)?)
+    } else {
+        None
+    };
+    for name in names {
+        let s = &p.services[name];
+        let Some(image) = &s.image else {
+            if !only_missing {
+                eprintln!("{name}: no image to pull (it is built)");
+            }
+            continue;
+        };
+        if s.build.is_some() && (only_missing || s.pull_policy.as_deref() == Some("build")) {
+            continue;
+        }
+        if let Some(store) = &store {
+            if store.resolve(image).is_ok() {
+                continue;
+            }
+        }
+        eprintln!("{name}: pulling {image}");
+        let r = Reference::parse_tagged(image)
+            .with_context(|| format!("service {name}: invalid image name {image:?}"))?;
+        let opts = super::registry::options(registry)?;
+        let store = open_store(root)?;
+        let client = Client::connect(&r.domain, &r.path, &opts)
+            .with_context(|| format!("service {name}: pull of {image} failed"))?;
+        let rep = berth_registry::pull::pull_with(
+            &store,
+            &client,
+            &r,
+            &Platform::host(),
+            &opts,
+            &crate::progress::Reporter::new(false),
+        )
+        .with_context(|| format!("service {name}: pull of {image} failed"))?;
+        eprintln!("{name}: pulled {image} ({})", rep.digest);
+    }
+    Ok(())
+}
+
 fn engine<'a>(rt: &'a Runtime, p: &'a Project) -> Engine<'a> {
     Engine {
         rt,
@@ -371,6 +407,14 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
             v.parse()
                 .with_context(|| format!("--scale {s:?}: N must be a number"))?,
         );
+    }
+    if u.pull != "never" {
+        let names = if u.no_deps {
+            u.services.clone()
+        } else {
+            berth_compose::graph::start_order(&p, &u.services)
+        };
+        pull_images(root, &p, &names, &u.registry, u.pull == "missing")?;
     }
     let e = engine(&rt, &p);
     let order = e.up(&UpOptions {
@@ -508,6 +552,14 @@ fn logs(
 fn run_oneoff(root: &Path, a: &ComposeArgs, r: &ComposeRunArgs) -> Result<i32> {
     let (service, cmd) = r.service_and_command.split_first().expect("required");
     let p = load(a, std::slice::from_ref(service))?;
+    if r.pull != "never" {
+        let names = if r.no_deps {
+            vec![service.clone()]
+        } else {
+            berth_compose::graph::start_order(&p, std::slice::from_ref(service))
+        };
+        pull_images(root, &p, &names, &r.registry, r.pull == "missing")?;
+    }
     let rt = Runtime::new(open_store(root)?);
     let e = engine(&rt, &p);
     let c = e.create_oneoff(

@@ -708,10 +708,17 @@ fn push_and_pull_service_images_through_a_registry() {
     // Another berth pulls the service's image and runs it.
     let b = Ctx::new();
     let db = project(&b, "p", &[("compose.yaml", &file)]);
-    compose(&b, &db, &["run", "--rm", "app"]).fails_with("compose pull");
+    compose(&b, &db, &["up", "--pull", "never", "app"])
+        .fails_with("pull it first (berth compose pull)");
     compose(&b, &db, &["pull", "--tls-verify=false", "app"]).ok();
     let out = compose(&b, &db, &["run", "--rm", "app"]).ok().stdout();
     assert_eq!(out, "pulled and ran\n");
+    // run and up pull what is missing themselves.
+    let c2 = Ctx::new();
+    let dc = project(&c2, "p", &[("compose.yaml", &file)]);
+    let r = compose(&c2, &dc, &["run", "--rm", "--tls-verify=false", "app"]).ok();
+    assert_eq!(r.stdout(), "pulled and ran\n");
+    assert!(r.stderr().contains("app: pulling"), "{}", r.stderr());
 }
 
 #[test]
