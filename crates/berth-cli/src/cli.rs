@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub use crate::cli_compose::*;
 pub use crate::cli_containers::*;
 
 #[derive(Parser, Debug)]
@@ -145,6 +146,8 @@ pub enum Command {
     /// Read image manifests from a registry without pulling.
     #[command(subcommand)]
     Manifest(ManifestCommand),
+    /// Run multi-container apps from compose files.
+    Compose(ComposeArgs),
 }
 
 impl Command {

@@ -1,6 +1,7 @@
 //! The `berth` binary: parse the command line, run one command, map errors to exit codes.
 
 mod cli;
+mod cli_compose;
 mod cli_containers;
 mod commands;
 mod output;

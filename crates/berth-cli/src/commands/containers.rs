@@ -411,7 +411,7 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<i32> {
     )?)
 }
 
-fn status_text(c: &Container) -> String {
+pub(crate) fn status_text(c: &Container) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
             .and_then(|s| s.parse::<jiff::Timestamp>().ok())

@@ -2,6 +2,7 @@
 
 mod archive;
 mod build;
+mod compose;
 mod containers;
 mod images;
 mod network;
@@ -97,6 +98,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Registry(RegistryCommand::Gc(a)) => registry::gc(&root, a),
         Command::Registry(RegistryCommand::Check) => registry::check(&root),
         Command::Manifest(ManifestCommand::Inspect(a)) => registry::manifest_inspect(a),
+        Command::Compose(a) => match &a.command {
+            crate::cli::ComposeCommand::Run(_) | crate::cli::ComposeCommand::Exec(_) => {
+                run_family(compose::run(&root, a))
+            }
+            _ => compose::run(&root, a),
+        },
     }
 }
 

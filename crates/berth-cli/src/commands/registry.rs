@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::io::Read;
 use std::path::Path;
 
-fn options(a: &RegistryAccessArgs) -> Result<Options> {
+pub(super) fn options(a: &RegistryAccessArgs) -> Result<Options> {
     let mut o = Options::from_env()?;
     o.tls_verify = a.tls_verify;
     o.auth = AuthFiles::from_env(a.authfile.as_deref());

@@ -5,6 +5,7 @@ mod archives;
 mod bootstrap;
 mod build;
 mod common;
+mod compose;
 mod concurrency;
 mod containers;
 mod hostile;

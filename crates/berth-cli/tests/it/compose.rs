@@ -1,0 +1,749 @@
+//! `berth compose` against real containers: dependency conditions with the waiting
+//! message, profiles, .env interpolation, `up` twice recreating only what changed, two
+//! projects side by side, `down -v` cleanup, `config`, `kube`, run/exec/logs/ps/ls, and
+//! errors with file:line.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+/// A project directory with `files` (name, text) in the test's temp dir.
+fn project(c: &Ctx, dir: &str, files: &[(&str, &str)]) -> PathBuf {
+    let d = c.path(dir);
+    std::fs::create_dir_all(&d).unwrap();
+    for (name, text) in files {
+        std::fs::write(d.join(name), text).unwrap();
+    }
+    d
+}
+
+/// `berth compose ARGS` run in `dir`.
+fn compose(c: &Ctx, dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = c.cmd(&[&["compose"], args].concat());
+    cmd.current_dir(dir);
+    cmd.env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_PROFILES");
+    Run {
+        out: cmd.output().expect("run berth compose"),
+    }
+}
+
+fn ps_json(c: &Ctx, dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    compose(c, dir, &[&["ps", "-a", "--format", "json"], extra].concat())
+        .ok()
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+fn by_name<'a>(list: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    list.iter()
+        .find(|x| x["Name"] == name)
+        .unwrap_or_else(|| panic!("no container {name} in {list:?}"))
+}
+
+const HEALTH_APP: &str = r#"
+services:
+  db:
+    image: bb
+    command: sh -c 'sleep 2; touch /tmp/ready; exec sleep 600'
+    stop_grace_period: 1s
+    healthcheck:
+      test: test -f /tmp/ready || (echo not ready yet; exit 1)
+      interval: 300ms
+      retries: 50
+  migrate:
+    image: bb
+    command: sh -c 'echo migrated'
+  web:
+    image: bb
+    command: sleep 600
+    stop_grace_period: 1s
+    depends_on:
+      db:
+        condition: service_healthy
+      migrate:
+        condition: service_completed_successfully
+"#;
+
+#[test]
+fn up_waits_for_healthy_and_completed_dependencies() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(&c, "app", &[("compose.yaml", HEALTH_APP)]);
+    let r = compose(&c, &d, &["up", "-d"]).ok();
+    let err = r.stderr();
+    assert!(
+        err.contains("web: waiting for db to be healthy, last probe: not ready yet"),
+        "{err}"
+    );
+    // web is created only once db is healthy and migrate has finished.
+    let healthy = err.find("web: db is healthy").expect("db healthy line");
+    let web_created = err
+        .find("Container app-web-1  Created")
+        .expect("web created");
+    assert!(healthy < web_created, "{err}");
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert_eq!(by_name(&list, "app-db-1")["Health"], "healthy");
+    assert_eq!(by_name(&list, "app-web-1")["State"], "running");
+    assert_eq!(by_name(&list, "app-migrate-1")["State"], "exited");
+    assert_eq!(by_name(&list, "app-migrate-1")["ExitCode"], 0);
+    let web = by_name(&list, "app-web-1");
+    assert_eq!(web["Labels"]["com.docker.compose.project"], "app");
+    assert_eq!(web["Labels"]["com.docker.compose.service"], "web");
+    assert_eq!(web["Labels"]["com.docker.compose.container-number"], "1");
+    assert_eq!(web["Labels"]["com.docker.compose.oneoff"], "False");
+    assert_eq!(
+        web["Labels"]["com.docker.compose.config-hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert!(compose(&c, &d, &["logs", "migrate"])
+        .ok()
+        .stdout()
+        .contains("app-migrate-1  | migrated"));
+    // `ps` without -a shows running containers only.
+    let running = compose(&c, &d, &["ps"]).ok().stdout();
+    assert!(
+        running.contains("app-web-1") && !running.contains("app-migrate-1"),
+        "{running}"
+    );
+    compose(&c, &d, &["down"]).ok();
+    assert!(ps_json(&c, &d, &[]).is_empty());
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+}
+
+#[test]
+fn a_failed_dependency_stops_up_before_its_dependants() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "fail",
+        &[(
+            "compose.yaml",
+            "services:\n  migrate:\n    image: bb\n    command: sh -c 'exit 3'\n  web:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    depends_on:\n      migrate:\n        condition: service_completed_successfully\n",
+        )],
+    );
+    compose(&c, &d, &["up", "-d"]).fails_with(
+        "service migrate didn't complete successfully: fail-migrate-1 exited with code 3",
+    );
+    let list = ps_json(&c, &d, &[]);
+    assert!(list.iter().all(|x| x["Name"] != "fail-web-1"), "{list:?}");
+    // A service_healthy dependency without a healthcheck is refused, not waited on forever.
+    std::fs::write(
+        d.join("compose.yaml"),
+        "services:\n  db:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n  web:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    depends_on:\n      db: {condition: service_healthy}\n",
+    )
+    .unwrap();
+    compose(&c, &d, &["up", "-d", "--remove-orphans"]).fails_with("db has no healthcheck");
+    compose(&c, &d, &["down", "--remove-orphans"]).ok();
+}
+
+#[test]
+fn profiles_choose_services() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "prof",
+        &[(
+            "compose.yaml",
+            "services:\n  app:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n  debug:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    profiles: [debug]\n",
+        )],
+    );
+    compose(&c, &d, &["up", "-d"]).ok();
+    let names: Vec<String> = ps_json(&c, &d, &[])
+        .iter()
+        .map(|x| x["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["prof-app-1"]);
+    compose(&c, &d, &["--profile", "debug", "up", "-d"]).ok();
+    let names: Vec<String> = ps_json(&c, &d, &[])
+        .iter()
+        .map(|x| x["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["prof-app-1", "prof-debug-1"]);
+    assert_eq!(
+        compose(&c, &d, &["--profile", "debug", "config", "--services"])
+            .ok()
+            .stdout(),
+        "app\ndebug\n"
+    );
+    assert_eq!(
+        compose(&c, &d, &["config", "--profiles"]).ok().stdout(),
+        "debug\n"
+    );
+    // down without the profile still removes the profiled service's container.
+    compose(&c, &d, &["down"]).ok();
+    assert!(ps_json(&c, &d, &[]).is_empty());
+}
+
+#[test]
+fn dotenv_interpolation_and_required_variables() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "envy",
+        &[
+            (".env", "MSG=from dotenv\nCOUNT=3\n"),
+            (
+                "compose.yaml",
+                "services:\n  hello:\n    image: bb\n    command: [sh, -c, 'echo \"$$MSG / ${MSG} / ${COUNT:-0} / ${UNSET:-dflt} / $$SVC\"']\n    environment:\n      MSG: ${MSG}\n      SVC: only-in-container\n",
+            ),
+        ],
+    );
+    let out = compose(&c, &d, &["run", "--rm", "hello"]).ok().stdout();
+    assert_eq!(
+        out,
+        "from dotenv / from dotenv / 3 / dflt / only-in-container\n"
+    );
+    // The shell environment wins over .env.
+    let mut cmd = c.cmd(&["compose", "config"]);
+    cmd.current_dir(&d).env("MSG", "from shell");
+    let out = cmd.output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MSG: from shell"));
+    std::fs::write(
+        d.join("compose.yaml"),
+        "services:\n  hello:\n    image: ${IMAGE:?set IMAGE to the image to run}\n",
+    )
+    .unwrap();
+    compose(&c, &d, &["up", "-d"]).fails_with(
+        "compose.yaml:3: services.hello.image: required variable IMAGE is missing a value: set IMAGE to the image to run",
+    );
+}
+
+#[test]
+fn up_again_recreates_only_what_changed() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let file = |greeting: &str| {
+        format!("services:\n  stable:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n  changing:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    environment:\n      GREETING: {greeting}\n")
+    };
+    let d = project(&c, "twice", &[("compose.yaml", &file("hello"))]);
+    compose(&c, &d, &["up", "-d"]).ok();
+    let before = ps_json(&c, &d, &[]);
+    let r = compose(&c, &d, &["up", "-d"]).ok();
+    assert!(
+        r.stderr().contains("Container twice-stable-1  Running"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        r.stderr().contains("Container twice-changing-1  Running"),
+        "{}",
+        r.stderr()
+    );
+    std::fs::write(d.join("compose.yaml"), file("bonjour")).unwrap();
+    let r = compose(&c, &d, &["up", "-d"]).ok();
+    assert!(
+        r.stderr().contains("Container twice-changing-1  Recreated"),
+        "{}",
+        r.stderr()
+    );
+    let after = ps_json(&c, &d, &[]);
+    assert_eq!(
+        by_name(&before, "twice-stable-1")["ID"],
+        by_name(&after, "twice-stable-1")["ID"]
+    );
+    assert_ne!(
+        by_name(&before, "twice-changing-1")["ID"],
+        by_name(&after, "twice-changing-1")["ID"]
+    );
+    assert_eq!(
+        compose(&c, &d, &["exec", "changing", "sh", "-c", "echo $GREETING"])
+            .ok()
+            .stdout(),
+        "bonjour\n"
+    );
+    // --scale adds replicas and takes them away again.
+    compose(&c, &d, &["up", "-d", "--scale", "stable=2"]).ok();
+    let names: Vec<String> = ps_json(&c, &d, &["stable"])
+        .iter()
+        .map(|x| x["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["twice-stable-1", "twice-stable-2"]);
+    assert_eq!(
+        compose(&c, &d, &["exec", "--index", "2", "stable", "true"]).code(),
+        0
+    );
+    compose(&c, &d, &["up", "-d"]).ok();
+    assert_eq!(ps_json(&c, &d, &["stable"]).len(), 1);
+    // A service removed from the file is an orphan until --remove-orphans.
+    std::fs::write(
+        d.join("compose.yaml"),
+        "services:\n  stable:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n",
+    )
+    .unwrap();
+    let r = compose(&c, &d, &["up", "-d"]).ok();
+    assert!(
+        r.stderr().contains("orphan container twice-changing-1"),
+        "{}",
+        r.stderr()
+    );
+    compose(&c, &d, &["up", "-d", "--remove-orphans"]).ok();
+    assert_eq!(ps_json(&c, &d, &[]).len(), 1);
+    compose(&c, &d, &["down"]).ok();
+}
+
+#[test]
+fn two_projects_with_the_same_services_side_by_side() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "shared",
+        &[("compose.yaml", "services:\n  web:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    volumes: [data:/data]\nvolumes:\n  data: {}\n")],
+    );
+    compose(&c, &d, &["-p", "one", "up", "-d"]).ok();
+    compose(&c, &d, &["-p", "two", "up", "-d"]).ok();
+    compose(
+        &c,
+        &d,
+        &[
+            "-p",
+            "one",
+            "exec",
+            "web",
+            "sh",
+            "-c",
+            "echo one > /data/who",
+        ],
+    )
+    .ok();
+    compose(
+        &c,
+        &d,
+        &[
+            "-p",
+            "two",
+            "exec",
+            "web",
+            "sh",
+            "-c",
+            "echo two > /data/who",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        compose(&c, &d, &["-p", "one", "exec", "web", "cat", "/data/who"])
+            .ok()
+            .stdout(),
+        "one\n"
+    );
+    let ls = compose(&c, &d, &["ls"]).ok().stdout();
+    assert!(
+        ls.contains("one") && ls.contains("two") && ls.contains("running(1)"),
+        "{ls}"
+    );
+    compose(&c, &d, &["-p", "one", "down", "-v"]).ok();
+    let gone = c
+        .cmd(&["compose", "-p", "one", "ps", "-a", "--format", "json"])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&gone.stdout),
+        "",
+        "project one is gone"
+    );
+    let mut cmd = c.cmd(&["compose", "-p", "two", "ps", "--format", "json"]);
+    cmd.current_dir(&d);
+    let out = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+    assert!(out.contains("two-web-1"), "{out}");
+    assert_eq!(
+        compose(&c, &d, &["-p", "two", "exec", "web", "cat", "/data/who"])
+            .ok()
+            .stdout(),
+        "two\n"
+    );
+    let vols = c.berth(&["volume", "ls", "-q"]).ok().stdout();
+    assert_eq!(vols, "two_data\n");
+    compose(&c, &d, &["-p", "two", "down", "-v"]).ok();
+}
+
+#[test]
+fn down_v_removes_volumes_containers_and_mounts() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "clean",
+        &[
+            ("secret.txt", "s3cret\n"),
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    volumes:\n      - data:/data\n      - /anon\n      - type: tmpfs\n        target: /scratch\n    secrets: [token]\nvolumes:\n  data: {}\nsecrets:\n  token:\n    file: ./secret.txt\n",
+            ),
+        ],
+    );
+    compose(&c, &d, &["up", "-d"]).ok();
+    assert_eq!(
+        compose(&c, &d, &["exec", "app", "cat", "/run/secrets/token"])
+            .ok()
+            .stdout(),
+        "s3cret\n"
+    );
+    assert!(compose(
+        &c,
+        &d,
+        &["exec", "app", "grep", " /scratch ", "/proc/mounts"]
+    )
+    .ok()
+    .stdout()
+    .contains("tmpfs"));
+    compose(&c, &d, &["exec", "app", "sh", "-c", "echo keep > /data/f"]).ok();
+    // down without -v keeps the named volume's data for the next up.
+    compose(&c, &d, &["down"]).ok();
+    compose(&c, &d, &["up", "-d"]).ok();
+    assert_eq!(
+        compose(&c, &d, &["exec", "app", "cat", "/data/f"])
+            .ok()
+            .stdout(),
+        "keep\n"
+    );
+    let r = compose(&c, &d, &["down", "-v"]).ok();
+    assert!(
+        r.stderr().contains("Volume clean_data  Removed"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(c.berth(&["ps", "-aq"]).ok().stdout(), "");
+    assert_eq!(c.berth(&["volume", "ls", "-q"]).ok().stdout(), "");
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+    c.check_clean();
+}
+
+#[test]
+fn config_prints_the_merged_interpolated_model() {
+    let c = Ctx::new();
+    let d = project(
+        &c,
+        "cfg",
+        &[
+            (".env", "TAG=1.0\n"),
+            (
+                "compose.yaml",
+                "x-base: &base\n  restart: always\nservices:\n  web:\n    <<: *base\n    image: bb:${TAG}\n    environment: [A=1]\n    depends_on: [db]\n  db:\n    image: bb\n",
+            ),
+            (
+                "prod.yaml",
+                "services:\n  web:\n    environment:\n      B: '2'\n    deploy:\n      replicas: 2\n",
+            ),
+        ],
+    );
+    let out = compose(&c, &d, &["-f", "compose.yaml", "-f", "prod.yaml", "config"])
+        .ok()
+        .stdout();
+    let v: serde_json::Value = serde_yaml::from_str(&out).expect("config prints YAML");
+    assert_eq!(v["name"], "cfg");
+    let web = &v["services"]["web"];
+    assert_eq!(web["image"], "bb:1.0");
+    assert_eq!(web["restart"], "always");
+    assert_eq!(web["environment"], serde_json::json!({"A": "1", "B": "2"}));
+    assert_eq!(web["depends_on"]["db"]["condition"], "service_started");
+    assert_eq!(web["deploy"]["replicas"], 2);
+    assert!(v.get("x-base").is_none());
+    // The output is itself a valid compose file with the same model.
+    std::fs::write(d.join("resolved.yaml"), &out).unwrap();
+    let again = compose(&c, &d, &["-f", "resolved.yaml", "config"])
+        .ok()
+        .stdout();
+    assert_eq!(again, out);
+    let json = compose(&c, &d, &["config", "--format", "json"])
+        .ok()
+        .stdout();
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["services"]["db"]["image"], "bb");
+}
+
+#[test]
+fn kube_writes_manifests_that_parse_back() {
+    let c = Ctx::new();
+    let d = project(
+        &c,
+        "k8s",
+        &[
+            ("app.conf", "key=value\n"),
+            (
+                "compose.yaml",
+                "services:\n  api:\n    image: example/api:2\n    ports: ['8080:80']\n    deploy: {replicas: 2}\n    volumes: [data:/var/lib/api]\n    configs: [{source: appconf, target: /etc/api.conf}]\n    healthcheck: {test: [CMD, /bin/check], interval: 5s}\n    restart: always\nvolumes:\n  data: {}\nconfigs:\n  appconf: {file: ./app.conf}\n",
+            ),
+        ],
+    );
+    let out_dir = c.path("manifests");
+    let r = compose(&c, &d, &["kube", "-o", out_dir.to_str().unwrap()]).ok();
+    let mut files: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        vec![
+            "api-deployment.yaml",
+            "api-service.yaml",
+            "appconf-configmap.yaml",
+            "data-persistentvolumeclaim.yaml"
+        ]
+    );
+    assert_eq!(r.stdout().lines().count(), 4);
+    let read = |f: &str| -> serde_json::Value {
+        serde_yaml::from_str(&std::fs::read_to_string(out_dir.join(f)).unwrap()).unwrap()
+    };
+    let dep = read("api-deployment.yaml");
+    assert_eq!(dep["apiVersion"], "apps/v1");
+    assert_eq!(dep["kind"], "Deployment");
+    assert_eq!(dep["spec"]["replicas"], 2);
+    let ctr = &dep["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(ctr["image"], "example/api:2");
+    assert_eq!(ctr["ports"][0]["containerPort"], 80);
+    assert_eq!(
+        ctr["readinessProbe"]["exec"]["command"],
+        serde_json::json!(["/bin/check"])
+    );
+    let svc = read("api-service.yaml");
+    assert_eq!(
+        (
+            svc["kind"].as_str(),
+            svc["spec"]["ports"][0]["port"].as_i64()
+        ),
+        (Some("Service"), Some(8080))
+    );
+    assert_eq!(
+        read("appconf-configmap.yaml")["data"]["appconf"],
+        "key=value\n"
+    );
+    assert_eq!(
+        read("data-persistentvolumeclaim.yaml")["spec"]["accessModes"][0],
+        "ReadWriteOnce"
+    );
+    // Without -o: one stream of documents.
+    let stream = compose(&c, &d, &["kube"]).ok().stdout();
+    let docs: Vec<serde_json::Value> = stream
+        .split("---\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| serde_yaml::from_str(s).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 4);
+}
+
+#[test]
+fn errors_name_the_file_line_and_key() {
+    let c = Ctx::new();
+    let d = project(
+        &c,
+        "errs",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: bb\n    enviroment:\n      A: 1\n",
+        )],
+    );
+    let r = compose(&c, &d, &["config"]).fails_with(
+        "compose.yaml:4: unknown key \"enviroment\" in services.web (did you mean \"environment\"?)",
+    );
+    assert_ne!(r.code(), 0);
+    std::fs::write(
+        d.join("compose.yaml"),
+        "services:\n  a:\n    image: bb\n    depends_on: [b]\n  b:\n    image: bb\n    depends_on: [a]\n",
+    )
+    .unwrap();
+    compose(&c, &d, &["up", "-d"])
+        .fails_with("compose.yaml:4: dependency cycle between services: a -> b -> a");
+    std::fs::write(d.join("compose.yaml"), "services:\n  a:\n    image: bb\n").unwrap();
+    compose(&c, &d, &["up", "-d", "nope"]).fails_with("no such service: nope");
+    std::fs::remove_file(d.join("compose.yaml")).unwrap();
+    compose(&c, &d, &["config"]).fails_with("no compose file found");
+}
+
+#[test]
+fn run_exec_restart_and_unsupported_parts() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "ops",
+        &[(
+            "compose.yaml",
+            "services:\n  db:\n    image: bb\n    command: sh -c 'sleep 1; touch /tmp/ok; exec sleep 600'\n    stop_grace_period: 1s\n    healthcheck: {test: [CMD, test, -f, /tmp/ok], interval: 200ms, retries: 50}\n  app:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    working_dir: /tmp\n    user: nobody\n    depends_on:\n      db: {condition: service_healthy}\n",
+        )],
+    );
+    // run starts the dependencies first and waits for them.
+    let r = compose(
+        &c,
+        &d,
+        &["run", "--rm", "app", "sh", "-c", "id -un; pwd; exit 7"],
+    );
+    assert_eq!(r.code(), 7, "{}", r.stderr());
+    assert_eq!(r.stdout(), "nobody\n/tmp\n");
+    assert!(
+        r.stderr().contains("app: waiting for db to be healthy"),
+        "{}",
+        r.stderr()
+    );
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(list.len(), 1, "the one-off container is gone: {list:?}");
+    compose(&c, &d, &["up", "-d"]).ok();
+    // restart stops dependants first and starts again in order, waiting for health.
+    let r = compose(&c, &d, &["restart"]).ok();
+    let err = r.stderr();
+    let app_stop = err.find("Container ops-app-1  Stopped").unwrap();
+    let db_stop = err.find("Container ops-db-1  Stopped").unwrap();
+    assert!(app_stop < db_stop, "{err}");
+    assert!(err.contains("app: waiting for db to be healthy"), "{err}");
+    compose(&c, &d, &["stop"]).ok();
+    assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "exited"));
+    compose(&c, &d, &["start"]).ok();
+    assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "running"));
+    compose(&c, &d, &["down"]).ok();
+
+    // What needs bridge networks or the build engine says so instead of pretending.
+    std::fs::write(d.join("compose.yaml"), "services:\n  web:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    ports: ['8080:80']\n").unwrap();
+    compose(&c, &d, &["up", "-d"]).fails_with("needs bridge networks");
+    std::fs::write(
+        d.join("compose.yaml"),
+        "services:\n  web:\n    build: ./web\n",
+    )
+    .unwrap();
+    compose(&c, &d, &["up", "-d"]).fails_with("build engine is not written yet");
+    compose(&c, &d, &["build"]).fails_with("build engine is not written yet");
+    assert!(ps_json(&c, &d, &[]).is_empty());
+}
+
+#[test]
+fn attached_up_streams_logs_until_the_services_exit() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "fg",
+        &[("compose.yaml", "services:\n  a:\n    image: bb\n    command: sh -c 'echo from a'\n  b:\n    image: bb\n    command: sh -c 'sleep 0.3; echo from b'\n")],
+    );
+    let out = compose(&c, &d, &["up"]).ok().stdout();
+    assert!(out.contains("fg-a-1  | from a"), "{out}");
+    assert!(out.contains("fg-b-1  | from b"), "{out}");
+    compose(&c, &d, &["down"]).ok();
+}
+
+#[test]
+fn recreated_dependency_restarts_dependants_with_restart_true_and_up_wait() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let file = |v: &str| {
+        format!(
+            "services:\n  db:\n    image: bb\n    command: sh -c 'sleep 1; touch /tmp/ok; exec sleep 600'\n    stop_grace_period: 1s\n    environment: {{V: '{v}'}}\n    healthcheck: {{test: [CMD, test, -f, /tmp/ok], interval: 200ms, retries: 50}}\n  app:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    depends_on:\n      db: {{condition: service_healthy, restart: true}}\n  other:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    depends_on: [db]\n"
+        )
+    };
+    let d = project(&c, "rt", &[("compose.yaml", &file("1"))]);
+    // --wait returns once every service runs and db is healthy.
+    compose(&c, &d, &["up", "--wait"]).ok();
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(by_name(&list, "rt-db-1")["Health"], "healthy");
+    let app_started = |list: &[serde_json::Value]| by_name(list, "rt-app-1")["ID"].clone();
+    let before = list.clone();
+    std::fs::write(d.join("compose.yaml"), file("2")).unwrap();
+    let r = compose(&c, &d, &["up", "-d"]).ok();
+    let err = r.stderr();
+    assert!(err.contains("Container rt-db-1  Recreated"), "{err}");
+    // app asked to be restarted with db; other (plain depends_on) keeps running.
+    assert!(err.contains("Container rt-app-1  Restarted"), "{err}");
+    assert!(err.contains("Container rt-other-1  Running"), "{err}");
+    let after = ps_json(&c, &d, &[]);
+    assert_eq!(
+        app_started(&before),
+        app_started(&after),
+        "restarted, not recreated"
+    );
+    compose(&c, &d, &["down"]).ok();
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn push_and_pull_service_images_through_a_registry() {
+    // A berth registry on a free loopback port, in a store of its own.
+    let reg = Ctx::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = KillOnDrop(
+        reg.cmd(&["registry", "serve", "--addr", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed().as_secs() < 20, "the registry did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    let image = format!("127.0.0.1:{port}/team/app:1");
+    let file = format!(
+        "services:\n  app:\n    image: {image}\n    command: echo pulled and ran\n  built:\n    build: .\n"
+    );
+
+    let a = Ctx::new();
+    a.busybox("bb");
+    a.berth(&["tag", "bb", &image]).ok();
+    let da = project(&a, "p", &[("compose.yaml", &file)]);
+    let r = compose(&a, &da, &["push", "--tls-verify=false"]).ok();
+    assert!(r.stderr().contains("app: pushing"), "{}", r.stderr());
+    assert!(r.stderr().contains("built: skipped"), "{}", r.stderr());
+
+    // Another berth pulls the service's image and runs it.
+    let b = Ctx::new();
+    let db = project(&b, "p", &[("compose.yaml", &file)]);
+    compose(&b, &db, &["up", "--pull", "never", "app"])
+        .fails_with("pull it first (berth compose pull)");
+    compose(&b, &db, &["pull", "--tls-verify=false", "app"]).ok();
+    let out = compose(&b, &db, &["run", "--rm", "app"]).ok().stdout();
+    assert_eq!(out, "pulled and ran\n");
+    // run and up pull what is missing themselves.
+    let c2 = Ctx::new();
+    let dc = project(&c2, "p", &[("compose.yaml", &file)]);
+    let r = compose(&c2, &dc, &["run", "--rm", "--tls-verify=false", "app"]).ok();
+    assert_eq!(r.stdout(), "pulled and ran\n");
+    assert!(r.stderr().contains("app: pulling"), "{}", r.stderr());
+}
+
+#[test]
+fn ctrl_c_stops_an_attached_up() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "intr",
+        &[("compose.yaml", "services:\n  svc:\n    image: bb\n    command: sh -c 'echo ready; exec sleep 600'\n    stop_grace_period: 1s\n")],
+    );
+    let mut cmd = c.cmd(&["compose", "up"]);
+    cmd.current_dir(&d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "intr-svc-1  | ready\n");
+    // SIGINT, as a terminal's Ctrl-C sends it.
+    sh(&format!("kill -INT {}", child.id()));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(by_name(&list, "intr-svc-1")["State"], "exited", "{list:?}");
+    compose(&c, &d, &["down"]).ok();
+}
