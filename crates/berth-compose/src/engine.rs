@@ -254,7 +254,11 @@ impl Engine<'_> {
                 None => spec.push_str(&p.target.to_string()),
             }
             spec.push('/');
-            spec.push_str(if p.protocol.is_empty() { "tcp" } else { &p.protocol });
+            spec.push_str(if p.protocol.is_empty() {
+                "tcp"
+            } else {
+                &p.protocol
+            });
             publish.push(
                 berth_net::ports::parse(&spec)
                     .map_err(|e| failed(format!("services.{name}.ports: {e}")))?,
@@ -347,7 +351,9 @@ impl Engine<'_> {
         self.say(&format!("Service {name}  Building {image}"));
         let log = Lines(format!("{name}:"));
         let pull = |n: &str| -> std::result::Result<berth_store::ImageRecord, String> {
-            Err(format!("{n} is not in the store (berth compose pull, or berth pull {n}, first)"))
+            Err(format!(
+                "{n} is not in the store (berth compose pull, or berth pull {n}, first)"
+            ))
         };
         berth_build::build(self.rt, &opts, &log, &pull)
             .map_err(|e| failed(format!("service {name}: build failed: {e}")))?;
@@ -1036,6 +1042,7 @@ impl Engine<'_> {
                 })?;
             }
         }
+        self.ensure_network()?;
         self.ensure_volumes()?;
         self.wait_dependencies(service)?;
         let image = self.ensure_image(service, s, false)?;
@@ -1264,10 +1271,16 @@ secrets:
         assert_eq!(n.attachments[0].aliases, vec!["remap".to_string()]);
         let ports: Vec<String> = n.publish.iter().map(|p| p.to_string()).collect();
         assert_eq!(ports.len(), 2, "{ports:?}");
-        assert!(ports[0].contains("8080") && ports[0].contains("80"), "{ports:?}");
+        assert!(
+            ports[0].contains("8080") && ports[0].contains("80"),
+            "{ports:?}"
+        );
         let n = e.network_of("same", &p.services["same"]).unwrap();
         assert_eq!(n.attachments[0].network, format!("{}_front", p.name));
-        assert_eq!(n.attachments[0].aliases, vec!["same".to_string(), "www".to_string()]);
+        assert_eq!(
+            n.attachments[0].aliases,
+            vec!["same".to_string(), "www".to_string()]
+        );
         assert!(e
             .network_of("mode", &p.services["mode"])
             .unwrap_err()

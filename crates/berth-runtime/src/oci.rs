@@ -358,14 +358,19 @@ pub fn kill_container(root: &Path, id: &str, sig: &str, all: bool) -> Result<()>
     let mut c = load(root, id)?;
     if let Some(n) = realtime_signal(sig) {
         // libcontainer only knows the named signals; systemd stops on SIGRTMIN+3.
-        let pid = c.pid().ok_or_else(|| format!("container {id} is not running"))?;
+        let pid = c
+            .pid()
+            .ok_or_else(|| format!("container {id} is not running"))?;
         #[allow(unsafe_code)]
         // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
         let r = unsafe { libc::kill(pid.as_raw(), n) };
         return if r == 0 {
             Ok(())
         } else {
-            Err(format!("kill {id} with signal {n}: {}", std::io::Error::last_os_error()))
+            Err(format!(
+                "kill {id} with signal {n}: {}",
+                std::io::Error::last_os_error()
+            ))
         };
     }
     let s = libcontainer::signal::Signal::try_from(sig).map_err(|e| format!("{e}"))?;

@@ -216,7 +216,10 @@ fn default_nofile() -> u64 {
 pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Value, String> {
     let cfg = &c.config;
     // `run --systemd`: systemd as PID 1 manages its own cgroups below the container's.
-    let systemd = cfg.annotations.get("berth.systemd").is_some_and(|v| v == "true");
+    let systemd = cfg
+        .annotations
+        .get("berth.systemd")
+        .is_some_and(|v| v == "true");
     let caps = capabilities(cfg.privileged, &cfg.cap_add, &cfg.cap_drop)?;
     let mut args = cfg.args.clone();
     if let Some(init) = p.init {

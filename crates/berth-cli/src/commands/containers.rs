@@ -175,7 +175,10 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
             ("/tmp", "mode=1777"),
             ("/var/log/journal", "mode=755"),
         ] {
-            if !mounts.iter().any(|m| m.target.trim_end_matches('/') == target) {
+            if !mounts
+                .iter()
+                .any(|m| m.target.trim_end_matches('/') == target)
+            {
                 mounts.push(Mount {
                     kind: "tmpfs".into(),
                     source: String::new(),

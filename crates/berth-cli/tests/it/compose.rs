@@ -601,16 +601,16 @@ fn run_exec_restart_and_unsupported_parts() {
     assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "running"));
     compose(&c, &d, &["down"]).ok();
 
-    // What needs bridge networks or the build engine says so instead of pretending.
-    std::fs::write(d.join("compose.yaml"), "services:\n  web:\n    image: bb\n    command: sleep 600\n    stop_grace_period: 1s\n    ports: ['8080:80']\n").unwrap();
-    compose(&c, &d, &["up", "-d"]).fails_with("needs bridge networks");
+    // A build section builds with berth's build engine; a broken Dockerfile says where.
+    std::fs::create_dir_all(d.join("web")).unwrap();
+    std::fs::write(d.join("web/Dockerfile"), "FROM bb\nRUNN echo\n").unwrap();
     std::fs::write(
         d.join("compose.yaml"),
         "services:\n  web:\n    build: ./web\n",
     )
     .unwrap();
-    compose(&c, &d, &["up", "-d"]).fails_with("build engine is not written yet");
-    compose(&c, &d, &["build"]).fails_with("build engine is not written yet");
+    compose(&c, &d, &["up", "-d"]).fails_with("Dockerfile:2: unknown instruction");
+    compose(&c, &d, &["build"]).fails_with("Dockerfile:2: unknown instruction");
     assert!(ps_json(&c, &d, &[]).is_empty());
 }
 
@@ -746,4 +746,51 @@ fn ctrl_c_stops_an_attached_up() {
     let list = ps_json(&c, &d, &[]);
     assert_eq!(by_name(&list, "intr-svc-1")["State"], "exited", "{list:?}");
     compose(&c, &d, &["down"]).ok();
+}
+
+#[test]
+fn services_find_each_other_by_name_and_publish_ports_and_build() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let d = project(
+        &c,
+        "netapp",
+        &[
+            (
+                "compose.yaml",
+                &format!(
+                    "services:\n  web:\n    build: ./web\n    ports: ['127.0.0.1:{port}:80']\n    networks: {{default: {{aliases: [www]}}}}\n    healthcheck:\n      test: wget -q -O /dev/null http://127.0.0.1/\n      interval: 1s\n  client:\n    image: bb\n    command: [sh, -c, 'wget -q -O - http://web/ && wget -q -O - http://www/ && sleep 600']\n    stop_grace_period: 1s\n    depends_on: {{web: {{condition: service_healthy}}}}\n"
+                ),
+            ),
+        ],
+    );
+    std::fs::create_dir_all(d.join("web")).unwrap();
+    std::fs::write(
+        d.join("web/Dockerfile"),
+        "FROM bb\nRUN mkdir -p /www && echo hello-from-web > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+    )
+    .unwrap();
+    compose(&c, &d, &["up", "-d", "--wait"]).ok();
+    // From the host, through the published port.
+    let body = sh(&format!("wget -q -O - http://127.0.0.1:{port}/"));
+    assert_eq!(body, "hello-from-web\n");
+    // The client reached web by service name and by alias.
+    let mut logs = String::new();
+    for _ in 0..50 {
+        logs = compose(&c, &d, &["logs", "client"]).ok().stdout();
+        if logs.matches("hello-from-web").count() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(logs.matches("hello-from-web").count(), 2, "{logs}");
+    let nets = c.berth(&["network", "ls"]).ok().stdout();
+    assert!(nets.contains("netapp_default"), "{nets}");
+    compose(&c, &d, &["down"]).ok();
+    let nets = c.berth(&["network", "ls"]).ok().stdout();
+    assert!(
+        !nets.contains("netapp_default"),
+        "down removes the network: {nets}"
+    );
 }
