@@ -98,7 +98,24 @@ fn native_arches() -> &'static [&'static str] {
 
 /// The default profile as an OCI `linux.seccomp` object.
 pub fn default_profile(sys_admin: bool) -> Value {
-    let mut syscalls = vec![json!({"names": DENIED, "action": "SCMP_ACT_ERRNO", "errnoRet": 1})];
+    profile(sys_admin, false)
+}
+
+/// The default profile for `run --systemd`: systemd applies `LockPersonality=` to its
+/// services by reading the personality first (`personality(0xffffffff)`), so that call
+/// is allowed there. Docker allows a few personality values by argument; a rule that
+/// lets exactly those through cannot be written on an allow-by-default profile.
+pub fn systemd_profile(sys_admin: bool) -> Value {
+    profile(sys_admin, true)
+}
+
+fn profile(sys_admin: bool, systemd: bool) -> Value {
+    let denied: Vec<&str> = DENIED
+        .iter()
+        .copied()
+        .filter(|s| !(systemd && *s == "personality"))
+        .collect();
+    let mut syscalls = vec![json!({"names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": 1})];
     // clone3 hides its flags in memory seccomp cannot read: ENOSYS makes libc use clone.
     syscalls.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}));
     if !sys_admin {

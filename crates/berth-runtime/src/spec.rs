@@ -361,6 +361,7 @@ pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Va
         match cfg.seccomp.as_deref() {
             Some("unconfined") => {}
             Some(text) => linux["seccomp"] = seccomp::from_profile(text)?,
+            None if systemd => linux["seccomp"] = seccomp::systemd_profile(sys_admin),
             None => linux["seccomp"] = seccomp::default_profile(sys_admin),
         }
     }

@@ -1148,3 +1148,50 @@ fn network_none_and_host() {
         r.stderr()
     );
 }
+
+#[test]
+fn systemd_mode_prepares_what_systemd_needs() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let out = c
+        .berth(&[
+            "run", "--rm", "--systemd", "--network", "none", "bb", "sh", "-c",
+            "echo $container; for d in /run /run/lock /tmp /var/log/journal; do grep -q \" $d tmpfs \" /proc/mounts && echo $d; done; grep ' /sys/fs/cgroup/memory ' /proc/mounts | grep -c rw",
+        ])
+        .ok()
+        .stdout();
+    assert_eq!(out, "berth\n/run\n/run/lock\n/tmp\n/var/log/journal\n1\n");
+    let id = c
+        .berth(&["create", "--systemd", "bb", "sleep", "60"])
+        .ok()
+        .stdout();
+    let i: serde_json::Value =
+        serde_json::from_str(&c.berth(&["inspect", id.trim()]).ok().stdout()).unwrap();
+    assert_eq!(i[0]["Config"]["StopSignal"], "SIGRTMIN+3");
+    // The stop signal really reaches the init: a shell that traps it exits 0.
+    c.berth(&["start", id.trim()]).ok();
+    c.berth(&["rm", "-f", id.trim()]).ok();
+    let id = c
+        .berth(&[
+            "run",
+            "-d",
+            "--systemd",
+            "bb",
+            "sh",
+            "-c",
+            "trap 'exit 0' 37; echo ready; while true; do sleep 0.1; done",
+        ])
+        .ok()
+        .stdout();
+    // PID 1 ignores signals it has no handler for: wait until the trap is set.
+    wait_for("the trap", Duration::from_secs(10), || {
+        c.berth(&["logs", id.trim()]).stdout().contains("ready")
+    });
+    c.berth(&["stop", "-t", "5", id.trim()]).ok();
+    let i: serde_json::Value =
+        serde_json::from_str(&c.berth(&["inspect", id.trim()]).ok().stdout()).unwrap();
+    assert_eq!(
+        i[0]["State"]["ExitCode"], 0,
+        "stopped by SIGRTMIN+3, not killed"
+    );
+}
