@@ -27,6 +27,30 @@ fn is_opaque(p: &Path) -> bool {
     matches!(rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf), Ok(1) if buf[0] == b'y')
 }
 
+/// Extended attributes worth keeping in a layer (POSIX ACLs, file capabilities, user
+/// attributes), as PAX records; overlay's own `trusted.overlay.*` are not content.
+fn xattrs(p: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut names = vec![0u8; 4096];
+    let Ok(n) = rustix::fs::llistxattr(p, &mut names) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        if name.starts_with("trusted.overlay.") {
+            continue;
+        }
+        let mut value = vec![0u8; 64 * 1024];
+        if let Ok(len) = rustix::fs::lgetxattr(p, name, &mut value) {
+            value.truncate(len);
+            out.push((format!("SCHILY.xattr.{name}"), value));
+        }
+    }
+    out
+}
+
 fn header_for(m: &std::fs::Metadata, ty: tar::EntryType, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(ty);
@@ -73,6 +97,10 @@ pub fn diff_tar_clamped<W: Write>(upper: &Path, out: W, clamp: Option<u64>) -> s
             continue;
         }
         let ft = m.file_type();
+        let x = xattrs(e.path());
+        if !x.is_empty() {
+            b.append_pax_extensions(x.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+        }
         if ft.is_dir() {
             let mut h = header_for(&m, tar::EntryType::Directory, 0);
             b.append_data(&mut h, rel, std::io::empty())?;

@@ -1195,3 +1195,60 @@ fn systemd_mode_prepares_what_systemd_needs() {
         "stopped by SIGRTMIN+3, not killed"
     );
 }
+
+#[test]
+fn commit_keeps_acls_and_extended_attributes() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&[
+        "run",
+        "--name",
+        "acl",
+        "--network",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        "echo data > /shared.txt",
+    ])
+    .ok();
+    let v: serde_json::Value = serde_json::from_str(
+        &c.berth(&["inspect", "--type", "container", "acl"])
+            .ok()
+            .stdout(),
+    )
+    .unwrap();
+    let cid = v[0]["Id"].as_str().unwrap().to_string();
+    let upper = c
+        .root()
+        .join("containers")
+        .join(&cid)
+        .join("upper/shared.txt");
+    sh(&format!(
+        "setfacl -m u:1234:rw {0} && setfattr -n user.origin -v staged {0}",
+        upper.display()
+    ));
+    c.berth(&["commit", "acl", "acl:1"]).ok();
+    // Through an archive into another store: the attributes travel in the layer.
+    let tar = c.path("acl.tar");
+    c.berth(&["save", "-o", tar.to_str().unwrap(), "acl:1"])
+        .ok();
+    let d = Ctx::new();
+    d.berth(&["load", "-i", tar.to_str().unwrap()]).ok();
+    d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "acl:1",
+        "cat",
+        "/shared.txt",
+    ])
+    .ok();
+    let found = sh(&format!(
+        "for f in {}/snapshots/*/fs/shared.txt; do getfacl -cn $f; getfattr --only-values -n user.origin $f; done",
+        d.root().display()
+    ));
+    assert!(found.contains("user:1234:rw-"), "{found}");
+    assert!(found.contains("staged"), "{found}");
+}
