@@ -30,23 +30,29 @@ on_error() {
 }
 trap on_error ERR
 
-# base_image NAME: a Debian bookworm image named NAME, made with debootstrap the first
-# time (a few minutes) and loaded from $EXAMPLES_CACHE afterwards.
-base_image() {
-  local name="$1" cache="$EXAMPLES_CACHE/debian-bookworm.tar"
+# bootstrapped NAME SUITE INCLUDE: a Debian image made with debootstrap the first time
+# (a few minutes) and loaded from $EXAMPLES_CACHE afterwards.
+bootstrapped() {
+  local name="$1" suite="$2" include="$3"
+  local cache="$EXAMPLES_CACHE/$(echo "$name" | tr '/:' '__').tar"
   if "$berth" image inspect "$name" >/dev/null 2>&1; then
     return 0
   fi
   mkdir -p "$EXAMPLES_CACHE"
   if [ ! -s "$cache" ]; then
-    echo "bootstrapping debian:bookworm once (cached in $cache)"
-    "$berth" bootstrap debian:bookworm --include ca-certificates -t examples/debian:bookworm
-    "$berth" save -o "$cache.partial" examples/debian:bookworm
+    echo "bootstrapping debian:$suite with $include once (cached in $cache)"
+    "$berth" bootstrap "debian:$suite" --include "$include" -t "$name"
+    "$berth" save -o "$cache.partial" "$name"
     mv "$cache.partial" "$cache"
   else
     "$berth" load -q -i "$cache" >/dev/null
   fi
-  [ "$name" = examples/debian:bookworm ] || "$berth" tag examples/debian:bookworm "$name"
+}
+
+# base_image NAME: the examples' Debian bookworm base, tagged NAME too.
+base_image() {
+  bootstrapped examples/debian:bookworm bookworm ca-certificates
+  [ "$1" = examples/debian:bookworm ] || "$berth" tag examples/debian:bookworm "$1"
 }
 
 # wait_http URL [SECONDS]: until URL answers (curl), or fail.
