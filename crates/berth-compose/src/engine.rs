@@ -901,7 +901,9 @@ impl Engine<'_> {
             }
         }
         self.ensure_volumes()?;
-        self.wait_dependencies(service)?;
+        if !r.no_deps {
+            self.wait_dependencies(service)?;
+        }
         let image = self.ensure_image(service, s, false)?;
         let mut o = self.create_options(service, s, 1, &image, true)?;
         if !cmd.is_empty() {
