@@ -86,7 +86,21 @@ impl Loader<'_> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Other(format!("cannot read compose file {}: {e}", path.display()))
         })?;
-        let mut root = yaml::parse(&text, &display_name(path, &self.opts.working_dir))?;
+        // Several documents in one file merge in order, as several files do.
+        let mut root: Option<Node> = None;
+        for doc in yaml::parse_all(&text, &display_name(path, &self.opts.working_dir))? {
+            let doc = self.check_and_interpolate(doc)?;
+            root = Some(match root {
+                None => doc,
+                Some(b) => {
+                    merge(b, doc, &[]).unwrap_or_else(|| Node::new(Value::Null, Default::default()))
+                }
+            });
+        }
+        Ok(root.unwrap_or_else(|| Node::new(Value::Null, Default::default())))
+    }
+
+    fn check_and_interpolate(&self, mut root: Node) -> R<Node> {
         match &root.value {
             Value::Map(m) => {
                 for (k, _) in m {

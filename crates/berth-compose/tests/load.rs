@@ -101,6 +101,24 @@ fn several_files_merge_in_order() {
     assert_eq!(p.services["web"].ports.len(), 1);
     assert_eq!(p.services["web"].labels.len(), 2);
     assert!(p.services.contains_key("db"));
+    // Several documents in one file merge in order too; errors keep their lines.
+    write(
+        d,
+        "multi.yaml",
+        "services:\n  web:\n    image: a\n---\nservices:\n  web:\n    image: b\n    bogus: 1\n",
+    );
+    o.files = vec!["multi.yaml".into()];
+    let e = load(&o).unwrap_err().to_string();
+    assert!(e.starts_with("multi.yaml:8: unknown key \"bogus\""), "{e}");
+    write(
+        d,
+        "multi.yaml",
+        "services:\n  web:\n    image: a\n---\nservices:\n  web:\n    image: b\n",
+    );
+    assert_eq!(
+        load(&o).unwrap().services["web"].image.as_deref(),
+        Some("b")
+    );
 }
 
 #[test]
