@@ -527,11 +527,11 @@ fn logs(
                             || rt
                                 .get(&id)
                                 .and_then(|c| rt.refresh(c))
-                                .map(|c| {
-                                    !matches!(
-                                        c.state.status,
-                                        Status::Running | Status::Restarting | Status::Created
-                                    )
+                                .map(|c| match c.state.status {
+                                    Status::Running | Status::Restarting => false,
+                                    // Being started again (it ran before): wait; never started: done.
+                                    Status::Created => c.state.started_at.is_none(),
+                                    _ => true,
                                 })
                                 .unwrap_or(true)
                     };
