@@ -228,8 +228,15 @@ impl Engine<'_> {
     fn ensure_image(&self, name: &str, s: &Service, build: bool) -> Result<String> {
         let image = s.image_name(&self.project.name, name);
         let present = self.rt.store.resolve(&image).is_ok();
-        if s.build.is_some() && (build || !present) {
+        if s.build.is_some() && !present {
             self.build_service(name, s)?;
+        } else if s.build.is_some() && build {
+            // `up --build` with the image already there: say it was not rebuilt.
+            if let Err(e) = self.build_service(name, s) {
+                self.say(&format!(
+                    "warning: {e}; using the image {image} already in the store"
+                ));
+            }
         }
         if !present {
             return Err(failed(format!(
@@ -1170,6 +1177,7 @@ secrets:
         let err = e
             .up(&UpOptions {
                 services: vec!["built".into()],
+                build: true,
                 ..Default::default()
             })
             .unwrap_err()
