@@ -899,6 +899,49 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// `kill`: a signal to the running containers of `services` (all when empty).
+    pub fn kill(&self, services: &[String], signal: &str) -> Result<()> {
+        for s in services {
+            self.service(s)?;
+        }
+        for c in self.containers(false)? {
+            let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
+            if running(&c) && (services.is_empty() || services.contains(&svc)) {
+                self.rt.kill(&c.id, signal)?;
+                self.say(&format!("Container {}  Killed", c.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// `rm`: removes the stopped containers of `services` (all when empty); with `stop`
+    /// running ones are stopped first, otherwise they are left and named.
+    pub fn rm(&self, services: &[String], stop: bool, volumes: bool) -> Result<()> {
+        for s in services {
+            self.service(s)?;
+        }
+        for c in self.containers(true)? {
+            let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
+            if !services.is_empty() && !services.contains(&svc) {
+                continue;
+            }
+            if running(&c) {
+                if !stop {
+                    self.say(&format!(
+                        "Container {} is running: stop it first, or use rm -s",
+                        c.name
+                    ));
+                    continue;
+                }
+                self.rt.stop(&c.id, None)?;
+                self.say(&format!("Container {}  Stopped", c.name));
+            }
+            self.rt.remove(&c.id, true, volumes)?;
+            self.say(&format!("Container {}  Removed", c.name));
+        }
+        Ok(())
+    }
+
     /// The container `exec` targets: replica `index` of a service, running.
     pub fn container_for(&self, service: &str, index: u32) -> Result<Container> {
         self.service(service)?;

@@ -291,6 +291,23 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             engine(&rt, &p).restart(services, *timeout)?;
             Ok(0)
         }
+        ComposeCommand::Kill { signal, services } => {
+            let p = load(&a, services)?;
+            let rt = Runtime::new(open_store(root)?);
+            engine(&rt, &p).kill(services, signal)?;
+            Ok(0)
+        }
+        ComposeCommand::Rm {
+            force: _,
+            stop,
+            volumes,
+            services,
+        } => {
+            let p = load(&a, services)?;
+            let rt = Runtime::new(open_store(root)?);
+            engine(&rt, &p).rm(services, *stop, *volumes)?;
+            Ok(0)
+        }
         ComposeCommand::Pull { registry, services } => {
             let p = load(&a, services)?;
             let names: Vec<String> = p

@@ -599,6 +599,20 @@ fn run_exec_restart_and_unsupported_parts() {
     assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "exited"));
     compose(&c, &d, &["start"]).ok();
     assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "running"));
+    // kill and rm act on the named services only.
+    compose(&c, &d, &["kill", "app"]).ok();
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(by_name(&list, "ops-app-1")["State"], "exited");
+    assert_eq!(by_name(&list, "ops-db-1")["State"], "running");
+    let r = compose(&c, &d, &["rm"]).ok();
+    assert!(r.stderr().contains("ops-db-1 is running"), "{}", r.stderr());
+    let names: Vec<String> = ps_json(&c, &d, &[])
+        .iter()
+        .map(|x| x["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["ops-db-1"]);
+    compose(&c, &d, &["rm", "-s", "-f", "db"]).ok();
+    assert!(ps_json(&c, &d, &[]).is_empty());
     compose(&c, &d, &["down"]).ok();
 
     // What needs bridge networks or the build engine says so instead of pretending.
