@@ -84,6 +84,25 @@ pub enum ComposeCommand {
         timeout: Option<u64>,
         services: Vec<String>,
     },
+    /// Send a signal to the running containers of services.
+    Kill {
+        #[arg(short, long, default_value = "SIGKILL")]
+        signal: String,
+        services: Vec<String>,
+    },
+    /// Remove stopped containers of services.
+    Rm {
+        /// Do not ask (berth does not ask anyway; for Docker Compose's scripts).
+        #[arg(short, long)]
+        force: bool,
+        /// Stop running containers first.
+        #[arg(short, long)]
+        stop: bool,
+        /// Also remove their anonymous volumes.
+        #[arg(short, long)]
+        volumes: bool,
+        services: Vec<String>,
+    },
     /// Pull the images of services from their registries.
     Pull {
         #[command(flatten)]

@@ -800,69 +800,89 @@ impl Engine<'_> {
             if !o.no_deps {
                 self.wait_dependencies(name)?;
             }
-            let want = o.scale.get(name).copied().unwrap_or_else(|| s.replicas());
-            if want > 1 && s.container_name.is_some() {
-                return Err(failed(format!("services.{name}: container_name {:?} cannot be used with more than one replica", s.container_name.as_deref().unwrap_or_default())));
-            }
-            let hash = config_hash(s);
-            // A dependency recreated with restart: true restarts this service too.
-            let restart_for_dep = s
-                .depends_on
-                .iter()
-                .any(|(d, dep)| dep.restart && recreated.contains(d));
-            let existing = self.service_containers(name)?;
-            let mut have = Vec::new();
-            for c in existing {
-                let n = service_of(&c).map(|x| x.1).unwrap_or(0);
-                let same = c.config.labels.get(HASH) == Some(&hash)
-                    && self
-                        .rt
-                        .store
-                        .resolve(&images[name])
-                        .map(|i| i.id.to_string() == c.config.image)
-                        .unwrap_or(false);
-                if n == 0 || n > want {
-                    self.rt.remove(&c.id, true, false)?;
-                    self.say(&format!("Container {}  Removed", c.name));
-                } else if !same || o.force_recreate {
-                    self.rt.remove(&c.id, true, false)?;
-                    let c2 =
-                        self.rt
-                            .create(self.create_options(name, s, n, &images[name], false)?)?;
-                    self.start_container(&c2.id)?;
-                    self.say(&format!("Container {}  Recreated", c2.name));
-                    if !recreated.contains(name) {
-                        recreated.push(name.clone());
-                    }
-                    have.push(n);
-                } else if !running(&c) {
-                    self.start_container(&c.id)?;
-                    self.say(&format!("Container {}  Started", c.name));
-                    have.push(n);
-                } else if restart_for_dep {
-                    self.rt.stop(&c.id, None)?;
-                    self.start_container(&c.id)?;
-                    self.say(&format!("Container {}  Restarted", c.name));
-                    have.push(n);
-                } else {
-                    self.say(&format!("Container {}  Running", c.name));
-                    have.push(n);
-                }
-            }
-            for n in 1..=want {
-                if have.contains(&n) {
-                    continue;
-                }
-                let c = self
-                    .rt
-                    .create(self.create_options(name, s, n, &images[name], false)?)?;
-                self.say(&format!("Container {}  Created", c.name));
-                self.start_container(&c.id)?;
-                self.say(&format!("Container {}  Started", c.name));
-            }
+            self.up_service(name, s, o, &images[name], &mut recreated)
+                .map_err(|e| match e {
+                    EngineError::Failed(m) if m.starts_with("services.") => EngineError::Failed(m),
+                    e => failed(format!("service {name}: {e}")),
+                })?;
         }
         self.orphans(o.remove_orphans)?;
         Ok(order)
+    }
+
+    /// `up` for one service whose dependencies are ready: reconcile its containers.
+    fn up_service(
+        &self,
+        name: &str,
+        s: &Service,
+        o: &UpOptions,
+        image: &str,
+        recreated: &mut Vec<String>,
+    ) -> Result<()> {
+        let want = o.scale.get(name).copied().unwrap_or_else(|| s.replicas());
+        if want > 1 && s.container_name.is_some() {
+            return Err(failed(format!(
+                "services.{name}: container_name {:?} cannot be used with more than one replica",
+                s.container_name.as_deref().unwrap_or_default()
+            )));
+        }
+        let hash = config_hash(s);
+        // A dependency recreated with restart: true restarts this service too.
+        let restart_for_dep = s
+            .depends_on
+            .iter()
+            .any(|(d, dep)| dep.restart && recreated.contains(d));
+        let existing = self.service_containers(name)?;
+        let mut have = Vec::new();
+        for c in existing {
+            let n = service_of(&c).map(|x| x.1).unwrap_or(0);
+            let same = c.config.labels.get(HASH) == Some(&hash)
+                && self
+                    .rt
+                    .store
+                    .resolve(image)
+                    .map(|i| i.id.to_string() == c.config.image)
+                    .unwrap_or(false);
+            if n == 0 || n > want {
+                self.rt.remove(&c.id, true, false)?;
+                self.say(&format!("Container {}  Removed", c.name));
+            } else if !same || o.force_recreate {
+                self.rt.remove(&c.id, true, false)?;
+                let c2 = self
+                    .rt
+                    .create(self.create_options(name, s, n, image, false)?)?;
+                self.start_container(&c2.id)?;
+                self.say(&format!("Container {}  Recreated", c2.name));
+                if !recreated.iter().any(|r| r == name) {
+                    recreated.push(name.to_string());
+                }
+                have.push(n);
+            } else if !running(&c) {
+                self.start_container(&c.id)?;
+                self.say(&format!("Container {}  Started", c.name));
+                have.push(n);
+            } else if restart_for_dep {
+                self.rt.stop(&c.id, None)?;
+                self.start_container(&c.id)?;
+                self.say(&format!("Container {}  Restarted", c.name));
+                have.push(n);
+            } else {
+                self.say(&format!("Container {}  Running", c.name));
+                have.push(n);
+            }
+        }
+        for n in 1..=want {
+            if have.contains(&n) {
+                continue;
+            }
+            let c = self
+                .rt
+                .create(self.create_options(name, s, n, image, false)?)?;
+            self.say(&format!("Container {}  Created", c.name));
+            self.start_container(&c.id)?;
+            self.say(&format!("Container {}  Started", c.name));
+        }
+        Ok(())
     }
 
     /// Containers of services no longer in the model: a warning, or removed.
@@ -1014,6 +1034,49 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// `kill`: a signal to the running containers of `services` (all when empty).
+    pub fn kill(&self, services: &[String], signal: &str) -> Result<()> {
+        for s in services {
+            self.service(s)?;
+        }
+        for c in self.containers(false)? {
+            let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
+            if running(&c) && (services.is_empty() || services.contains(&svc)) {
+                self.rt.kill(&c.id, signal)?;
+                self.say(&format!("Container {}  Killed", c.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// `rm`: removes the stopped containers of `services` (all when empty); with `stop`
+    /// running ones are stopped first, otherwise they are left and named.
+    pub fn rm(&self, services: &[String], stop: bool, volumes: bool) -> Result<()> {
+        for s in services {
+            self.service(s)?;
+        }
+        for c in self.containers(true)? {
+            let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
+            if !services.is_empty() && !services.contains(&svc) {
+                continue;
+            }
+            if running(&c) {
+                if !stop {
+                    self.say(&format!(
+                        "Container {} is running: stop it first, or use rm -s",
+                        c.name
+                    ));
+                    continue;
+                }
+                self.rt.stop(&c.id, None)?;
+                self.say(&format!("Container {}  Stopped", c.name));
+            }
+            self.rt.remove(&c.id, true, volumes)?;
+            self.say(&format!("Container {}  Removed", c.name));
+        }
+        Ok(())
+    }
+
     /// The container `exec` targets: replica `index` of a service, running.
     pub fn container_for(&self, service: &str, index: u32) -> Result<Container> {
         self.service(service)?;
@@ -1044,7 +1107,9 @@ impl Engine<'_> {
         }
         self.ensure_network()?;
         self.ensure_volumes()?;
-        self.wait_dependencies(service)?;
+        if !r.no_deps {
+            self.wait_dependencies(service)?;
+        }
         let image = self.ensure_image(service, s, false)?;
         let mut o = self.create_options(service, s, 1, &image, true)?;
         if !cmd.is_empty() {

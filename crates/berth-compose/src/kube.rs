@@ -357,12 +357,21 @@ fn workload(
             )),
         }
     }
-    match s.restart.as_deref() {
-        None | Some("no") | Some("on-failure") => warnings.push(format!(
-            "services.{sname}: a Deployment always restarts its pods (restart: {})",
-            s.restart.as_deref().unwrap_or("no")
-        )),
-        _ => {}
+    // Only a restart policy the user wrote is worth a word; "no" is also the default.
+    if let Some(r @ ("no" | "on-failure")) = s
+        .restart
+        .as_deref()
+        .map(|r| r.split(':').next().unwrap_or(r))
+    {
+        warnings.push(format!(
+            "services.{sname}: a Deployment always restarts its pods (restart: {r})"
+        ));
+    }
+    if s.build.is_some() {
+        warnings.push(format!(
+            "services.{sname}: its image {} is built, not pulled: push it to a registry the cluster can pull from",
+            s.image_name(&p.name, sname)
+        ));
     }
     if !s.depends_on.is_empty() {
         warnings.push(format!(
@@ -610,14 +619,22 @@ secrets: {pw: {file: ./pw.txt}}
     #[test]
     fn what_kubernetes_cannot_do_is_a_warning() {
         let (_t, p) = project(
-            "services:\n  a:\n    image: x\n    user: app\n    volumes: ['./src:/src']\n    depends_on: [b]\n  b:\n    image: y\n",
+            "services:\n  a:\n    image: x\n    user: app\n    restart: on-failure:3\n    volumes: ['./src:/src']\n    depends_on: [b]\n  b:\n    build: .\n",
         );
         let o = export(&p).unwrap();
         let w = o.warnings.join("\n");
         assert!(w.contains("hostPath"), "{w}");
         assert!(w.contains("numeric ids"), "{w}");
         assert!(w.contains("depends_on"), "{w}");
-        assert!(w.contains("always restarts"), "{w}");
+        assert!(
+            w.contains("always restarts its pods (restart: on-failure)"),
+            "{w}"
+        );
+        assert!(
+            w.contains("services.b: its image shop_app-b is built"),
+            "{w}"
+        );
+        assert_eq!(w.matches("always restarts").count(), 1, "{w}");
     }
 
     #[test]

@@ -74,6 +74,8 @@ fn display_name(p: &Path, wd: &Path) -> String {
 struct Loader<'a> {
     opts: &'a Options,
     vars: BTreeMap<String, String>,
+    /// The files that include the one being read (to refuse include cycles).
+    including: Vec<PathBuf>,
 }
 
 impl Loader<'_> {
@@ -86,15 +88,218 @@ impl Loader<'_> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Other(format!("cannot read compose file {}: {e}", path.display()))
         })?;
-        let mut root = yaml::parse(&text, &display_name(path, &self.opts.working_dir))?;
+        // Several documents in one file merge in order, as several files do.
+        let mut root: Option<Node> = None;
+        for doc in yaml::parse_all(&text, &display_name(path, &self.opts.working_dir))? {
+            let doc = self.check_and_interpolate(doc)?;
+            root = Some(match root {
+                None => doc,
+                Some(b) => {
+                    merge(b, doc, &[]).unwrap_or_else(|| Node::new(Value::Null, Default::default()))
+                }
+            });
+        }
+        let mut root = root.unwrap_or_else(|| Node::new(Value::Null, Default::default()));
+        self.include(&mut root, path)?;
+        Ok(root)
+    }
+
+    /// `include`: each included file is loaded as a project of its own (its directory,
+    /// its `.env`), its relative paths made absolute, and its services, networks,
+    /// volumes, secrets and configs added to this file's; defining one twice is an error.
+    fn include(&self, root: &mut Node, path: &Path) -> R<()> {
+        let Value::Map(entries_) = &mut root.value else {
+            return Ok(());
+        };
+        let Some(i) = entries_.iter().position(|(k, _)| k.name == "include") else {
+            return Ok(());
+        };
+        let (_, list) = entries_.remove(i);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let items: Vec<Node> = match list.value {
+            Value::Seq(v) => v,
+            _ => {
+                return Err(Error::at(
+                    list.pos.clone(),
+                    "include must be a list of files".into(),
+                ))
+            }
+        };
+        for item in items {
+            let (paths, project_dir, env_files): (Vec<String>, Option<String>, Vec<String>) =
+                match &item.value {
+                    Value::Str(s) => (vec![s.clone()], None, vec![]),
+                    Value::Map(m) => {
+                        let (mut paths, mut pd, mut envs) = (vec![], None, vec![]);
+                        for (k, v) in m {
+                            let list = |v: &Node| -> R<Vec<String>> {
+                                match &v.value {
+                                    Value::Seq(x) => x
+                                        .iter()
+                                        .map(|n| {
+                                            n.scalar_text().ok_or_else(|| {
+                                                Error::at(
+                                                    n.pos.clone(),
+                                                    format!("include.{} must hold strings", k.name),
+                                                )
+                                            })
+                                        })
+                                        .collect(),
+                                    _ => Ok(vec![v.scalar_text().ok_or_else(|| {
+                                        Error::at(
+                                            v.pos.clone(),
+                                            format!(
+                                                "include.{} must be a string or a list",
+                                                k.name
+                                            ),
+                                        )
+                                    })?]),
+                                }
+                            };
+                            match k.name.as_str() {
+                                "path" => paths = list(v)?,
+                                "env_file" => envs = list(v)?,
+                                "project_directory" => pd = v.scalar_text(),
+                                _ => {
+                                    return Err(unknown_key(
+                                        k,
+                                        "include",
+                                        &["path", "project_directory", "env_file"],
+                                    ))
+                                }
+                            }
+                        }
+                        (paths, pd, envs)
+                    }
+                    _ => {
+                        return Err(Error::at(
+                            item.pos.clone(),
+                            "an include entry is a path or a mapping with path".into(),
+                        ))
+                    }
+                };
+            if paths.is_empty() {
+                return Err(Error::at(
+                    item.pos.clone(),
+                    "an include entry needs a path".into(),
+                ));
+            }
+            let first = dir.join(&paths[0]);
+            let project_dir = match &project_dir {
+                Some(p) => dir.join(p),
+                None => first.parent().unwrap_or(dir).to_path_buf(),
+            };
+            // Its variables: its env files (default: its .env), then the process environment.
+            let env_files: Vec<PathBuf> = if env_files.is_empty() {
+                let d = project_dir.join(".env");
+                if d.is_file() {
+                    vec![d]
+                } else {
+                    vec![]
+                }
+            } else {
+                env_files.iter().map(|f| dir.join(f)).collect()
+            };
+            let mut vars = BTreeMap::new();
+            for f in &env_files {
+                let environ = &self.opts.environ;
+                let sofar = vars.clone();
+                let outer = |k: &str| environ.get(k).or_else(|| sofar.get(k)).cloned();
+                vars.extend(
+                    crate::dotenv::read_file(f, &outer)
+                        .map_err(|e| Error::at(item.pos.clone(), e))?,
+                );
+            }
+            vars.extend(self.opts.environ.clone());
+            let mut including = self.including.clone();
+            including.push(path.to_path_buf());
+            let sub = Loader {
+                opts: self.opts,
+                vars,
+                including,
+            };
+            let mut included: Option<Node> = None;
+            for p in &paths {
+                let file = dir.join(p);
+                if !file.is_file() {
+                    return Err(Error::at(
+                        item.pos.clone(),
+                        format!("include: {} does not exist", file.display()),
+                    ));
+                }
+                let canon = std::fs::canonicalize(&file).ok();
+                if sub
+                    .including
+                    .iter()
+                    .any(|a| std::fs::canonicalize(a).ok() == canon)
+                {
+                    let chain: Vec<String> = sub
+                        .including
+                        .iter()
+                        .chain([&file])
+                        .map(|f| f.display().to_string())
+                        .collect();
+                    return Err(Error::at(
+                        item.pos.clone(),
+                        format!("include cycle: {}", chain.join(" -> ")),
+                    ));
+                }
+                let mut r = sub.read(&file)?;
+                sub.extends(&mut r, &file)?;
+                included = Some(match included {
+                    None => r,
+                    Some(b) => merge(b, r, &[])
+                        .unwrap_or_else(|| Node::new(Value::Null, Default::default())),
+                });
+            }
+            let Some(mut inc) = included else { continue };
+            rebase_project(&mut inc, &project_dir);
+            for section in ["services", "networks", "volumes", "secrets", "configs"] {
+                let Some(Value::Map(add)) = inc.get(section).map(|n| n.value.clone()) else {
+                    continue;
+                };
+                let Value::Map(top) = &mut root.value else {
+                    break;
+                };
+                let slot = match top.iter().position(|(k, _)| k.name == section) {
+                    Some(i) => i,
+                    None => {
+                        top.push((
+                            crate::yaml::Key {
+                                name: section.into(),
+                                pos: item.pos.clone(),
+                            },
+                            Node::new(Value::Map(vec![]), item.pos.clone()),
+                        ));
+                        top.len() - 1
+                    }
+                };
+                let Value::Map(existing) = &mut top[slot].1.value else {
+                    return Err(Error::at(
+                        top[slot].1.pos.clone(),
+                        format!("{section} must be a mapping"),
+                    ));
+                };
+                for (k, v) in add {
+                    if let Some((prev, _)) = existing.iter().find(|(x, _)| x.name == k.name) {
+                        return Err(Error::at(prev.pos.clone(), format!(
+                            "{section}.{} is defined here and in the included file {}:{}: rename one of them",
+                            k.name, k.pos.file, k.pos.line
+                        )));
+                    }
+                    existing.push((k, v));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_and_interpolate(&self, mut root: Node) -> R<Node> {
         match &root.value {
             Value::Map(m) => {
                 for (k, _) in m {
                     if !TOP_KEYS.contains(&k.name.as_str()) && !k.name.starts_with("x-") {
                         return Err(unknown_key(k, "", TOP_KEYS));
-                    }
-                    if k.name == "include" {
-                        return Err(Error::at(k.pos.clone(), "include is not supported by berth yet: pass the files with several -f instead".into()));
                     }
                 }
             }
@@ -328,6 +533,29 @@ fn rebase_paths(svc: &mut Node, dir: &Path) {
     }
 }
 
+/// Makes the relative paths of an included file absolute against its project directory:
+/// those of its services and the files of its secrets and configs.
+fn rebase_project(root: &mut Node, dir: &Path) {
+    if let Some(Value::Map(services)) = root.get_mut("services").map(|n| &mut n.value) {
+        for (_, svc) in services.iter_mut() {
+            rebase_paths(svc, dir);
+        }
+    }
+    for section in ["secrets", "configs"] {
+        if let Some(Value::Map(items)) = root.get_mut(section).map(|n| &mut n.value) {
+            for (_, it) in items.iter_mut() {
+                if let Some(f) = it.get_mut("file") {
+                    if let Value::Str(s) = &mut f.value {
+                        if !s.starts_with('/') {
+                            *s = dir.join(&*s).display().to_string();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Docker Compose's rule for project names.
 pub fn normalize_project_name(s: &str) -> String {
     s.to_ascii_lowercase()
@@ -426,7 +654,11 @@ pub fn load(opts: &Options) -> R<Project> {
     }
     vars.extend(opts.environ.clone());
 
-    let loader = Loader { opts, vars };
+    let loader = Loader {
+        opts,
+        vars,
+        including: Vec::new(),
+    };
     let mut merged: Option<Node> = None;
     for f in &files {
         let mut root = loader.read(f)?;

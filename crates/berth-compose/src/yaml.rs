@@ -129,8 +129,23 @@ impl Node {
     }
 }
 
-/// Parses one YAML document (the first one of the stream) into a node tree.
+/// Parses the first YAML document of a stream into a node tree.
 pub fn parse(text: &str, file: &str) -> Result<Node, Error> {
+    Ok(parse_all(text, file)?
+        .into_iter()
+        .next()
+        .unwrap_or(Node::new(
+            Value::Null,
+            Pos {
+                file: Arc::from(file),
+                line: 1,
+                col: 1,
+            },
+        )))
+}
+
+/// Parses every document of a YAML stream (`---` separated).
+pub fn parse_all(text: &str, file: &str) -> Result<Vec<Node>, Error> {
     let file: Arc<str> = Arc::from(file);
     let mut b = Builder {
         file: file.clone(),
@@ -140,7 +155,7 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Error> {
         error: None,
     };
     let mut p = Parser::new_from_str(text);
-    if let Err(e) = p.load(&mut b, false) {
+    if let Err(e) = p.load(&mut b, true) {
         return Err(Error::at(
             Pos {
                 file,
@@ -153,14 +168,7 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Error> {
     if let Some(e) = b.error {
         return Err(e);
     }
-    Ok(b.docs.into_iter().next().unwrap_or(Node::new(
-        Value::Null,
-        Pos {
-            file,
-            line: 1,
-            col: 1,
-        },
-    )))
+    Ok(b.docs)
 }
 
 enum Frame {
@@ -374,6 +382,7 @@ impl MarkedEventReceiver for Builder {
                 Some(Frame::Seq(n, a)) | Some(Frame::Map(n, a, _, _)) => self.push_node(n, a),
                 None => {}
             },
+            Event::DocumentStart => self.anchors.clear(),
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
                 Some(mut n) => {
                     // The alias is used here: errors about it point here.
@@ -455,6 +464,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("bad.yaml:3"), "{e}");
+    }
+
+    #[test]
+    fn several_documents() {
+        let docs = parse_all("a: 1\n---\nb: 2\n...\n---\nc: 3\n", "m.yaml").unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[2].get("c").unwrap().pos.line, 6);
+        // Anchors do not cross documents.
+        assert!(parse_all("a: &x 1\n---\nb: *x\n", "m.yaml").is_err());
     }
 
     #[test]

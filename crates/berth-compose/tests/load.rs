@@ -101,6 +101,24 @@ fn several_files_merge_in_order() {
     assert_eq!(p.services["web"].ports.len(), 1);
     assert_eq!(p.services["web"].labels.len(), 2);
     assert!(p.services.contains_key("db"));
+    // Several documents in one file merge in order too; errors keep their lines.
+    write(
+        d,
+        "multi.yaml",
+        "services:\n  web:\n    image: a\n---\nservices:\n  web:\n    image: b\n    bogus: 1\n",
+    );
+    o.files = vec!["multi.yaml".into()];
+    let e = load(&o).unwrap_err().to_string();
+    assert!(e.starts_with("multi.yaml:8: unknown key \"bogus\""), "{e}");
+    write(
+        d,
+        "multi.yaml",
+        "services:\n  web:\n    image: a\n---\nservices:\n  web:\n    image: b\n",
+    );
+    assert_eq!(
+        load(&o).unwrap().services["web"].image.as_deref(),
+        Some("b")
+    );
 }
 
 #[test]
@@ -245,7 +263,7 @@ fn errors_name_file_line_and_key() {
         ("- a\n- b\n", "compose.yaml:1: a compose file must be a mapping, not a list"),
         ("services:\n  a:\n    image: x\n    extends: nope\n", "compose.yaml:4: services.a.extends: no service \"nope\""),
         ("services:\n  a:\n    <<: *missing\n", "compose.yaml:3"),
-        ("include:\n  - other.yaml\n", "compose.yaml:1: include is not supported by berth yet"),
+        ("include:\n  - other.yaml\n", "compose.yaml:2: include: "),
     ];
     for (text, want) in cases {
         write(d, "compose.yaml", text);
@@ -404,4 +422,63 @@ fn legacy_scale_and_warnings_for_unsupported_keys() {
         w.contains("compose.yaml:6: services.a.logging: berth does not support this key yet"),
         "{w}"
     );
+}
+
+#[test]
+fn include_brings_in_another_project_with_its_own_env_and_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    std::fs::create_dir(d.join("db")).unwrap();
+    write(&d.join("db"), ".env", "PG_TAG=16\n");
+    write(&d.join("db"), "pw.txt", "secret");
+    write(
+        &d.join("db"),
+        "compose.yaml",
+        "services:\n  db:\n    image: postgres:${PG_TAG}\n    volumes: ['./init:/init', 'pgdata:/var/lib/postgresql/data']\n    secrets: [pw]\nvolumes:\n  pgdata: {}\nsecrets:\n  pw: {file: ./pw.txt}\n",
+    );
+    write(
+        d,
+        "compose.yaml",
+        "include:\n  - db/compose.yaml\nservices:\n  web:\n    image: web\n    depends_on: [db]\n",
+    );
+    let mut o = opts(d);
+    o.project_name = Some("inc".into());
+    let p = load(&o).unwrap();
+    let db = &p.services["db"];
+    assert_eq!(db.image.as_deref(), Some("postgres:16"));
+    let dbdir = std::fs::canonicalize(d.join("db")).unwrap();
+    assert_eq!(
+        db.volumes[0].source.as_deref(),
+        Some(dbdir.join("init").to_str().unwrap())
+    );
+    assert!(p.volumes.contains_key("pgdata"));
+    assert_eq!(
+        p.secrets["pw"].file.as_deref(),
+        Some(dbdir.join("pw.txt").to_str().unwrap())
+    );
+    assert_eq!(
+        berth_compose::graph::start_order(&p, &[]),
+        vec!["db", "web"]
+    );
+    // Defining an included service again is an error that names both places.
+    write(
+        d,
+        "compose.yaml",
+        "include:\n  - path: db/compose.yaml\nservices:\n  db:\n    image: mine\n",
+    );
+    let e = load(&o).unwrap_err().to_string();
+    assert!(e.starts_with("compose.yaml:4: services.db is defined here and in the included file db/compose.yaml:2"), "{e}");
+    // A file that includes itself, through another, is refused.
+    write(
+        d,
+        "compose.yaml",
+        "include: [db/compose.yaml]\nservices:\n  web:\n    image: w\n",
+    );
+    write(
+        &d.join("db"),
+        "compose.yaml",
+        "include: [../compose.yaml]\nservices:\n  db:\n    image: d\n",
+    );
+    let e = load(&o).unwrap_err().to_string();
+    assert!(e.contains("include cycle"), "{e}");
 }

@@ -291,6 +291,23 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             engine(&rt, &p).restart(services, *timeout)?;
             Ok(0)
         }
+        ComposeCommand::Kill { signal, services } => {
+            let p = load(&a, services)?;
+            let rt = Runtime::new(open_store(root)?);
+            engine(&rt, &p).kill(services, signal)?;
+            Ok(0)
+        }
+        ComposeCommand::Rm {
+            force: _,
+            stop,
+            volumes,
+            services,
+        } => {
+            let p = load(&a, services)?;
+            let rt = Runtime::new(open_store(root)?);
+            engine(&rt, &p).rm(services, *stop, *volumes)?;
+            Ok(0)
+        }
         ComposeCommand::Pull { registry, services } => {
             let p = load(&a, services)?;
             let names: Vec<String> = p
@@ -527,11 +544,11 @@ fn logs(
                             || rt
                                 .get(&id)
                                 .and_then(|c| rt.refresh(c))
-                                .map(|c| {
-                                    !matches!(
-                                        c.state.status,
-                                        Status::Running | Status::Restarting | Status::Created
-                                    )
+                                .map(|c| match c.state.status {
+                                    Status::Running | Status::Restarting => false,
+                                    // Being started again (it ran before): wait; never started: done.
+                                    Status::Created => c.state.started_at.is_none(),
+                                    _ => true,
                                 })
                                 .unwrap_or(true)
                     };

@@ -599,6 +599,20 @@ fn run_exec_restart_and_unsupported_parts() {
     assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "exited"));
     compose(&c, &d, &["start"]).ok();
     assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "running"));
+    // kill and rm act on the named services only.
+    compose(&c, &d, &["kill", "app"]).ok();
+    let list = ps_json(&c, &d, &[]);
+    assert_eq!(by_name(&list, "ops-app-1")["State"], "exited");
+    assert_eq!(by_name(&list, "ops-db-1")["State"], "running");
+    let r = compose(&c, &d, &["rm"]).ok();
+    assert!(r.stderr().contains("ops-db-1 is running"), "{}", r.stderr());
+    let names: Vec<String> = ps_json(&c, &d, &[])
+        .iter()
+        .map(|x| x["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["ops-db-1"]);
+    compose(&c, &d, &["rm", "-s", "-f", "db"]).ok();
+    assert!(ps_json(&c, &d, &[]).is_empty());
     compose(&c, &d, &["down"]).ok();
 
     // A build section builds with berth's build engine; a broken Dockerfile says where.
@@ -612,6 +626,18 @@ fn run_exec_restart_and_unsupported_parts() {
     compose(&c, &d, &["up", "-d"]).fails_with("Dockerfile:2: unknown instruction");
     compose(&c, &d, &["build"]).fails_with("Dockerfile:2: unknown instruction");
     assert!(ps_json(&c, &d, &[]).is_empty());
+    // With the image already in the store, up --build says it did not rebuild and runs it.
+    c.berth(&["tag", "bb", "ops-web"]).ok();
+    let r = compose(&c, &d, &["up", "-d", "--build"]).ok();
+    assert!(
+        r.stderr()
+            .contains("using the image ops-web already in the store"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(ps_json(&c, &d, &[]).len(), 1);
+    compose(&c, &d, &["build"]).fails_with("build engine is not written yet");
+    compose(&c, &d, &["down"]).ok();
 }
 
 #[test]
