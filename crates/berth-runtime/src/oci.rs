@@ -133,7 +133,10 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
         .with_executor(libcontainer::workload::default::DefaultExecutor {})
         .with_root_path(root)
         .map_err(err("root path"))?
-        .with_pid_file(pid_file)
+        // No pid file from libcontainer: it writes one at create, before the container
+        // runs and before its state says so; an `exec` that trusted it could fail with
+        // "incompatible container status". Ours is written after start, below.
+        .with_pid_file(None::<std::path::PathBuf>)
         .map_err(err("pid file"))?
         .with_console_socket(console.as_ref().map(|(p, _)| p.clone()))
         .validate_id()
@@ -167,6 +170,13 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
     }
     container.start().map_err(err("start container"))?;
     let init = container.pid().ok_or("the container has no init pid")?;
+    if let Some(p) = pid_file {
+        // Whole or absent for a reader: written aside, then renamed.
+        let tmp = p.with_extension("pid.tmp");
+        std::fs::write(&tmp, init.as_raw().to_string())
+            .and_then(|()| std::fs::rename(&tmp, p))
+            .map_err(|e| format!("write the pid file {}: {e}", p.display()))?;
+    }
     // Blocked only now: the container's processes must not inherit a blocked mask. A
     // child that exited before this is reaped by the first `reap` below.
     SigSet::all()
