@@ -1139,11 +1139,11 @@ fn network_none_and_host() {
         .trim(),
         host.trim()
     );
-    // Publishing needs the bridge networks of a later issue: a clear refusal, exit 125.
-    let r = c.berth(&["run", "--rm", "-p", "8080:80", "bb", "true"]);
+    // Publishing needs a bridge network: with none, a clear refusal, exit 125.
+    let r = c.berth(&["run", "--rm", "--network", "none", "-p", "8080:80", "bb", "true"]);
     assert_eq!(r.code(), 125);
     assert!(
-        r.stderr().contains("needs bridge networking"),
+        r.stderr().contains("use a bridge network"),
         "{}",
         r.stderr()
     );
