@@ -1442,7 +1442,9 @@ impl Builder<'_> {
             while let Some(pos) = p.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = p.drain(..=pos).collect();
                 let s = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                emit(s.trim_end_matches('\r'));
+                // Progress redrawn with \r (apt, pip): keep what a terminal would show.
+                let s = s.trim_end_matches('\r');
+                emit(s.rsplit('\r').next().unwrap_or(s));
             }
         };
         let code = self.rt.run_task(&task, &out)?;
