@@ -2,13 +2,15 @@
 # image (bootstrapped once, then kept as an archive so every example and CI run reuses it).
 # Source it: . "$(dirname "$0")/../lib.sh"
 
-berth="${BERTH:-berth}"
-if ! command -v "$berth" >/dev/null 2>&1; then
-  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  for b in "$here/target/release/berth" "$here/target/debug/berth"; do
-    [ -x "$b" ] && berth="$b" && break
+# $BERTH, else the binary built in this repository (release, then debug), else PATH's.
+berth="${BERTH:-}"
+if [ -z "$berth" ]; then
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for b in "$repo/target/release/berth" "$repo/target/debug/berth" "$(command -v berth || true)"; do
+    [ -n "$b" ] && [ -x "$b" ] && berth="$b" && break
   done
 fi
+[ -n "$berth" ] || { echo "no berth binary: cargo build --release first" >&2; exit 1; }
 export BERTH_ROOT="${BERTH_ROOT:-/var/lib/berth}"
 EXAMPLES_CACHE="${BERTH_EXAMPLES_CACHE:-/var/tmp/berth-examples}"
 CURRENT_STEP=""

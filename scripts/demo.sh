@@ -42,6 +42,38 @@ step "history and disk usage"
 "$berth" history demo/debian:bookworm
 "$berth" system df
 
+step "build a two-stage web image on the Debian base (berth build)"
+mkdir -p "$work/web"
+cat > "$work/web/Dockerfile" <<'DOCKERFILE'
+FROM demo/debian:bookworm AS site
+RUN mkdir -p /site && echo "hello from a berth-built image, $(date -u +%F)" > /site/index.html
+FROM demo/debian:bookworm
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-minimal >/dev/null && rm -rf /var/lib/apt/lists/*
+COPY --from=site /site /srv/site
+WORKDIR /srv/site
+HEALTHCHECK --interval=1s CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"
+CMD ["python3", "-m", "http.server", "8000"]
+DOCKERFILE
+"$berth" build -t demo/web:1 "$work/web" || fail "build"
+"$berth" build --progress plain -t demo/web:1 "$work/web" 2>&1 | grep -c CACHED | sed 's/^/steps cached on the second build: /'
+
+step "compose: web + a client that reaches it by service name, port published on 127.0.0.1:18088"
+cat > "$work/compose.yaml" <<'YAML'
+services:
+  web:
+    image: demo/web:1
+    ports: ["127.0.0.1:18088:8000"]
+  client:
+    image: demo/busybox:latest
+    command: [sh, -c, "wget -q -O - http://web:8000/ && sleep 3600"]
+    depends_on: {web: {condition: service_healthy}}
+YAML
+"$berth" compose -f "$work/compose.yaml" -p demo up -d --wait || fail "compose up"
+for _ in $(seq 1 40); do curl -fsS http://127.0.0.1:18088/ 2>/dev/null && break; sleep 0.25; done
+curl -fsS http://127.0.0.1:18088/ >/dev/null || fail "the published port answers"
+"$berth" compose -f "$work/compose.yaml" -p demo logs client
+"$berth" compose -f "$work/compose.yaml" -p demo down || fail "compose down"
+
 step "verify every blob and reference"
 "$berth" system check || fail "system check"
 printf '\nDone: images live in %s. Try: %s image inspect demo/debian:bookworm\n' "$BERTH_ROOT" "$berth"

@@ -486,7 +486,7 @@ pub struct BuildArgs {
     /// Let RUN steps trust the host's CA bundle (for TLS-inspecting proxies): mounted at
     /// /run/berth/host-ca.crt with SSL_CERT_FILE, PIP_CERT, REQUESTS_CA_BUNDLE,
     /// CURL_CA_BUNDLE, NODE_EXTRA_CA_CERTS, GIT_SSL_CAINFO pointing at it.
-    #[arg(long, env = "BERTH_HOST_CERTS")]
+    #[arg(long, env = "BERTH_HOST_CERTS", value_parser = clap::builder::FalseyValueParser::new())]
     pub host_certs: bool,
     /// Import build cache first: type=local,src=DIR.
     #[arg(long)]
