@@ -452,16 +452,15 @@ fn nothing_leaks_after_kill_9_of_monitors() {
         "six DNAT rules: {during:?}"
     );
     assert_eq!(during.2.len(), 3, "three namespaces: {during:?}");
-    // a: monitor killed, then rm -f. b: monitor killed, container killed, system prune.
-    // d: a plain rm -f.
-    for n in ["a", "b"] {
-        let m = container(&c, n)["State"]["MonitorPid"].as_i64().unwrap();
-        sh(&format!("kill -9 {m}"));
-    }
+    // a: monitor killed, then rm -f. b: monitor and container killed (a crash), then
+    // system prune. d: a plain rm -f.
+    let m = container(&c, "a")["State"]["MonitorPid"].as_i64().unwrap();
+    sh(&format!("kill -9 {m}"));
+    let s = container(&c, "b")["State"].clone();
+    sh(&format!("kill -9 {} {}", s["MonitorPid"], s["Pid"]));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(host_state(&c, &bridge, &ids).0.len(), during.0.len());
     c.berth(&["rm", "-f", "a"]).ok();
-    c.berth(&["kill", "b"]).ok();
     c.berth(&["system", "prune", "-f"]).ok();
     c.berth(&["rm", "-f", "d"]).ok();
     assert!(c.berth(&["ps", "-aq"]).ok().stdout().trim().is_empty());
