@@ -226,6 +226,8 @@ impl<'a> Net<'a> {
         if sys::link_exists(&n.bridge) {
             return Ok(());
         }
+        // Removed meanwhile (network rm holds the same lock): do not bring it back.
+        self.store.find_network(&n.id)?;
         self.bring_up(n)
     }
 
