@@ -138,24 +138,53 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
         .gateway
         .parse()
         .map_err(|_| crate::Error::Invalid(format!("bad gateway {}", net.gateway)))?;
-    // Another instance may still be exiting: retry the bind for a while.
+    // One server per network: the lock says who. A holder that still serves has the
+    // port bound (then this one is not needed); one that is exiting lets go shortly.
+    let lock_path = root
+        .join("netns")
+        .join(format!("dns-{}.lock", &net.id[..12]));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| crate::Error::Kernel(format!("open {}: {e}", lock_path.display())))?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    let sock = loop {
-        match UdpSocket::bind((gw, 53)) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
+    loop {
+        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => break,
+            Err(_) if UdpSocket::bind((gw, 53)).is_err() => return Ok(()), // it serves
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
                 return Err(crate::Error::Kernel(format!(
-                    "bind the DNS server to {gw}:53: {e}"
+                    "lock {}: {e}",
+                    lock_path.display()
                 )))
             }
         }
+    }
+    let bind = || -> crate::Result<UdpSocket> {
+        // The starter's probe may hold the port for a moment: retry briefly.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match UdpSocket::bind((gw, 53)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_millis(500)))
+                        .map_err(|e| crate::Error::Kernel(format!("DNS socket: {e}")))?;
+                    return Ok(s);
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => {
+                    return Err(crate::Error::Kernel(format!(
+                        "bind the DNS server to {gw}:53: {e}"
+                    )))
+                }
+            }
+        }
     };
-    sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .map_err(|e| crate::Error::Kernel(format!("DNS socket: {e}")))?;
+    let mut sock = bind()?;
     let upstream = if net.internal {
         vec![]
     } else {
@@ -172,8 +201,22 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
                 Ok(_) => {}
                 Err(_) => return Ok(()), // the network is gone
             }
-            if store.find_network(&net.id).is_err() || last_used.elapsed() > idle {
+            if store.find_network(&net.id).is_err() {
                 return Ok(());
+            }
+            if last_used.elapsed() > idle {
+                // Let the port go, then look again: a container that joined in between
+                // found the port free and started a server, which waits for our lock.
+                drop(sock);
+                if store
+                    .endpoints_of_network(&net.id)
+                    .map(|v| v.is_empty())
+                    .unwrap_or(true)
+                {
+                    return Ok(());
+                }
+                sock = bind()?;
+                last_used = Instant::now();
             }
         }
         let (n, from) = match sock.recv_from(&mut buf) {

@@ -403,7 +403,7 @@ fn host_state(c: &Ctx, bridge: &str, ids: &[String]) -> (Vec<String>, Vec<String
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.ends_with(".log"))
+                .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
                 .collect()
         })
         .unwrap_or_default();
