@@ -595,3 +595,49 @@ fn missing_nft_is_a_clear_error_and_leaves_nothing() {
         .trim()
         .is_empty());
 }
+
+#[test]
+fn udp_ports_are_published() {
+    let c = Ctx::new();
+    c.probe("probe");
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-p",
+        "127.0.0.1::7/udp",
+        "probe",
+        "probe",
+        "udp-echo",
+        "7",
+    ])
+    .ok();
+    let port: u16 = c
+        .berth(&["port", "echo", "7/udp"])
+        .ok()
+        .stdout()
+        .trim()
+        .strip_prefix("127.0.0.1:")
+        .expect("published on 127.0.0.1")
+        .parse()
+        .unwrap();
+    let s = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = loop {
+        s.send_to(b"hi", (Ipv4Addr::LOCALHOST, port)).unwrap();
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            break String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no UDP answer through the published port"
+        );
+    };
+    assert_eq!(got, "echo:hi");
+    // TCP on the same number is not published.
+    assert!(c.berth(&["port", "echo", "7/tcp"]).code() != 0);
+}
