@@ -641,3 +641,75 @@ fn udp_ports_are_published() {
     // TCP on the same number is not published.
     assert!(c.berth(&["port", "echo", "7/tcp"]).code() != 0);
 }
+
+#[test]
+fn publish_all_add_host_and_hostname() {
+    let c = Ctx::new();
+    let tar = crate::common::busybox_tar();
+    c.berth(&[
+        "import",
+        "-q",
+        "-c",
+        "EXPOSE 80",
+        "-c",
+        "EXPOSE 8125/udp",
+        tar.to_str().unwrap(),
+        "exp",
+    ])
+    .ok();
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-P",
+        "--hostname",
+        "webhost",
+        "exp",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ])
+    .ok();
+    let ports = c.berth(&["port", "web"]).ok().stdout();
+    assert_eq!(ports.lines().count(), 2, "{ports}");
+    assert!(ports.contains("80/tcp -> 0.0.0.0:"), "{ports}");
+    assert!(ports.contains("8125/udp -> 0.0.0.0:"), "{ports}");
+    let hp: u16 = c
+        .berth(&["port", "web", "80"])
+        .ok()
+        .stdout()
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = http_get(Ipv4Addr::LOCALHOST, hp, "/passwd").expect("-P answers");
+    assert!(body.contains("root:x:0:0"), "{body}");
+    let gw = container(&c, "web")["NetworkSettings"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "--add-host",
+            "db.example:192.0.2.7",
+            "--add-host",
+            "hostbox:host-gateway",
+            "exp",
+            "sh",
+            "-c",
+            "cat /etc/hosts; ping -c 1 -W 2 webhost >/dev/null && echo by-hostname",
+        ])
+        .ok()
+        .stdout();
+    assert!(out.contains("192.0.2.7\tdb.example"), "{out}");
+    assert!(out.contains(&format!("{gw}\thostbox")), "{out}");
+    assert!(out.contains("by-hostname"), "{out}");
+}
