@@ -713,3 +713,58 @@ fn publish_all_add_host_and_hostname() {
     assert!(out.contains(&format!("{gw}\thostbox")), "{out}");
     assert!(out.contains("by-hostname"), "{out}");
 }
+
+/// The network's DNS over TCP (where resolvers retry after a truncated UDP answer), asked
+/// from the host on the gateway address: it knows the network's names.
+#[test]
+fn dns_answers_over_tcp_too() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["network", "create", "tcpdns"]).ok();
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "named",
+        "--network",
+        "tcpdns",
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let gw: Ipv4Addr = network(&c, "tcpdns")["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want: Ipv4Addr = container(&c, "named")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 5];
+    q.extend_from_slice(b"named");
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reply = loop {
+        let attempt = (|| -> std::io::Result<Vec<u8>> {
+            let mut s = TcpStream::connect_timeout(&(gw, 53).into(), Duration::from_secs(1))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat())?;
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len)?;
+            let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+            s.read_exact(&mut r)?;
+            Ok(r)
+        })();
+        match attempt {
+            Ok(r) => break r,
+            Err(e) if Instant::now() > deadline => panic!("no DNS answer over TCP: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(&reply[..2], &[0x42, 0x42]);
+    assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "one answer");
+    assert_eq!(&reply[reply.len() - 4..], &want.octets());
+}
