@@ -19,7 +19,7 @@ use ipam::Subnet;
 use ports::Port;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -536,9 +536,4 @@ pub fn resolv_conf(gateway: Ipv4Addr, dns: &[String]) -> String {
         }
     }
     s
-}
-
-/// Whether `p` is a network namespace berth holds (for diagnostics and tests).
-pub fn holds_netns(p: &Path) -> bool {
-    sys::is_netns(p)
 }
