@@ -393,9 +393,13 @@ fn host_state(c: &Ctx, bridge: &str, ids: &[String]) -> (Vec<String>, Vec<String
                     .any(|id| n.starts_with(&format!("vb{}", &id[..8])))
         })
         .collect();
+    // A user network's bridge is br-<first 12 of its id>; its rules carry the id.
+    let net_id = bridge.trim_start_matches("br-");
     let rules: Vec<String> = sh("nft list ruleset")
         .lines()
-        .filter(|l| l.contains(bridge) || ids.iter().any(|id| l.contains(id.as_str())))
+        .filter(|l| {
+            l.contains(bridge) || l.contains(net_id) || ids.iter().any(|id| l.contains(id.as_str()))
+        })
         .map(|l| l.trim().to_string())
         .collect();
     let netns = c.root().join("netns");
