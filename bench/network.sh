@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 7 benchmark: container start on a user bridge network, berth vs podman (netavark +
 # aardvark-dns), in the same run; then throughput through a published port from the host
-# (127.0.0.1 and the host's own address), berth vs podman.
+# (127.0.0.1 and the host's own address), berth vs podman, interleaved rounds, medians.
 # Usage: bash bench/network.sh   (as root; writes bench/results/network.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,19 +47,29 @@ sleep 1
 host=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | grep -v '^10\.8[89]\.' | head -1)
 get() { curl -sf -o /dev/null -w '%{speed_download}\n' "http://$1/big"; }
 for a in "127.0.0.1:18071" "127.0.0.1:18072" "$host:18071" "$host:18072"; do get "$a" >/dev/null; done
-hyperfine --warmup 1 --runs 10 -N --export-markdown "$work/tput.md" \
-  -n "berth -p, 1 GiB via 127.0.0.1" "curl -sf -o /dev/null http://127.0.0.1:18071/big" \
-  -n "podman -p, 1 GiB via 127.0.0.1" "curl -sf -o /dev/null http://127.0.0.1:18072/big" \
-  -n "berth -p, 1 GiB via host address" "curl -sf -o /dev/null http://$host:18071/big" \
-  -n "podman -p, 1 GiB via host address" "curl -sf -o /dev/null http://$host:18072/big"
+# Interleaved (berth, podman, berth, podman... per round) so load from other jobs on the
+# machine hits both alike; the median of the rounds is reported.
+rounds=15
+: > "$work/tput.txt"
+for r in $(seq 1 $rounds); do
+  for a in "127.0.0.1:18071 berth 127.0.0.1" "127.0.0.1:18072 podman 127.0.0.1" "$host:18071 berth host-address" "$host:18072 podman host-address"; do
+    set -- $a
+    echo "$2 $3 $(get "$1")" >> "$work/tput.txt"
+  done
+done
+median() { sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.0f", m/1e6}'; }
+{
+  echo "| 1 GiB over HTTP through -p | berth MB/s | podman MB/s |"
+  echo "|:---|---:|---:|"
+  for via in 127.0.0.1 host-address; do
+    b=$(awk -v v=$via '$1=="berth" && $2==v {print $3}' "$work/tput.txt" | median)
+    p=$(awk -v v=$via '$1=="podman" && $2==v {print $3}' "$work/tput.txt" | median)
+    echo "| via $via (median of $rounds interleaved rounds) | $b | $p |"
+  done
+} > "$work/tput.md"
 {
   echo "busybox image, $(nproc) cores, $(date -u +%F); -N: no shell in the timing"
   echo
-  cat "$work/run.md"; echo; cat "$work/tput.md"; echo
-  echo "MB/s (one more download each):"
-  for a in "127.0.0.1:18071 berth" "127.0.0.1:18072 podman" "$host:18071 berth" "$host:18072 podman"; do
-    set -- $a
-    echo "- $2 via $1: $(get "$1" | awk '{printf "%.0f", $1/1e6}')"
-  done
+  cat "$work/run.md"; echo; cat "$work/tput.md"
 } > bench/results/network.md
 cat bench/results/network.md

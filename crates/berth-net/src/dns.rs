@@ -130,6 +130,85 @@ fn lookup_on(store: &Store, network: &str, name: &str) -> Vec<Ipv4Addr> {
     out
 }
 
+/// The answer berth gives itself: a name of the asking container's networks, or REFUSED
+/// when there is nowhere to forward to. None: forward it.
+fn local_answer(
+    store: &Store,
+    network: &str,
+    from: SocketAddr,
+    m: &[u8],
+    q: &Question,
+    no_upstream: bool,
+) -> Option<Vec<u8>> {
+    let short = q.name.trim_end_matches(".berth");
+    let found = match (q.qclass, from.ip()) {
+        (1, std::net::IpAddr::V4(client)) => lookup(store, network, client, short),
+        _ => vec![],
+    };
+    if !found.is_empty() {
+        let addrs = if q.qtype == TYPE_A { found } else { vec![] };
+        return Some(answer(m, q, &addrs, 0));
+    }
+    no_upstream.then(|| answer(m, q, &[], 5))
+}
+
+/// DNS over TCP (clients retry there when a UDP answer was truncated): the same local
+/// answers, other queries relayed over TCP to the host's resolvers.
+fn serve_tcp(
+    root: std::path::PathBuf,
+    network: String,
+    l: std::net::TcpListener,
+    upstream: Vec<SocketAddr>,
+) {
+    use std::io::{Read, Write};
+    for conn in l.incoming().flatten() {
+        let (root, network, upstream) = (root.clone(), network.clone(), upstream.clone());
+        std::thread::spawn(move || {
+            let Ok(store) = Store::open(&root) else {
+                return;
+            };
+            let mut c = conn;
+            let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+            let Ok(from) = c.peer_addr() else { return };
+            loop {
+                let mut len = [0u8; 2];
+                if c.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut m = vec![0u8; u16::from_be_bytes(len) as usize];
+                if c.read_exact(&mut m).is_err() {
+                    return;
+                }
+                let reply = match parse_query(&m) {
+                    Some(q) => {
+                        match local_answer(&store, &network, from, &m, &q, upstream.is_empty()) {
+                            Some(r) => Some(r),
+                            None => upstream.iter().find_map(|u| {
+                                let mut s =
+                                    std::net::TcpStream::connect_timeout(u, Duration::from_secs(3))
+                                        .ok()?;
+                                s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                                s.write_all(&[&len[..], &m].concat()).ok()?;
+                                let mut rl = [0u8; 2];
+                                s.read_exact(&mut rl).ok()?;
+                                let mut r = vec![0u8; u16::from_be_bytes(rl) as usize];
+                                s.read_exact(&mut r).ok()?;
+                                Some(r)
+                            }),
+                        }
+                    }
+                    None => None,
+                };
+                let Some(r) = reply else { return };
+                let framed = [&(r.len() as u16).to_be_bytes()[..], &r].concat();
+                if c.write_all(&framed).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// Serves the network's DNS until it has had no endpoints for `idle`.
 pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
     let store = Store::open(root)?;
@@ -138,29 +217,78 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
         .gateway
         .parse()
         .map_err(|_| crate::Error::Invalid(format!("bad gateway {}", net.gateway)))?;
-    // Another instance may still be exiting: retry the bind for a while.
+    // One server per network: the lock says who. A holder that still serves has the
+    // port bound (then this one is not needed); one that is exiting lets go shortly.
+    let lock_path = root
+        .join("netns")
+        .join(format!("dns-{}.lock", &net.id[..12]));
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| crate::Error::Kernel(format!("open {}: {e}", lock_path.display())))?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    let sock = loop {
-        match UdpSocket::bind((gw, 53)) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
+    loop {
+        match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => break,
+            Err(_) if UdpSocket::bind((gw, 53)).is_err() => return Ok(()), // it serves
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
                 return Err(crate::Error::Kernel(format!(
-                    "bind the DNS server to {gw}:53: {e}"
+                    "lock {}: {e}",
+                    lock_path.display()
                 )))
             }
         }
+    }
+    let bind = || -> crate::Result<UdpSocket> {
+        // The starter's probe may hold the port for a moment: retry briefly.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match UdpSocket::bind((gw, 53)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_millis(500)))
+                        .map_err(|e| crate::Error::Kernel(format!("DNS socket: {e}")))?;
+                    return Ok(s);
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => {
+                    return Err(crate::Error::Kernel(format!(
+                        "bind the DNS server to {gw}:53: {e}"
+                    )))
+                }
+            }
+        }
     };
-    sock.set_read_timeout(Some(Duration::from_millis(500)))
-        .map_err(|e| crate::Error::Kernel(format!("DNS socket: {e}")))?;
+    let mut sock = bind()?;
     let upstream = if net.internal {
         vec![]
     } else {
         host_resolvers()
     };
+    // TCP beside UDP; it stays bound for the life of this process (a successor waits
+    // for our lock, so it never finds the port taken by us).
+    let tcp_deadline = Instant::now() + Duration::from_secs(5);
+    let tcp = loop {
+        match std::net::TcpListener::bind((gw, 53)) {
+            Ok(l) => break l,
+            Err(_) if Instant::now() < tcp_deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) => {
+                return Err(crate::Error::Kernel(format!(
+                    "bind the DNS server to {gw}:53/tcp: {e}"
+                )))
+            }
+        }
+    };
+    {
+        let (root, id, ups) = (root.to_path_buf(), net.id.clone(), upstream.clone());
+        std::thread::spawn(move || serve_tcp(root, id, tcp, ups));
+    }
     let mut last_used = Instant::now();
     let mut last_check = Instant::now();
     let mut buf = [0u8; 1500];
@@ -172,8 +300,22 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
                 Ok(_) => {}
                 Err(_) => return Ok(()), // the network is gone
             }
-            if store.find_network(&net.id).is_err() || last_used.elapsed() > idle {
+            if store.find_network(&net.id).is_err() {
                 return Ok(());
+            }
+            if last_used.elapsed() > idle {
+                // Let the port go, then look again: a container that joined in between
+                // found the port free and started a server, which waits for our lock.
+                drop(sock);
+                if store
+                    .endpoints_of_network(&net.id)
+                    .map(|v| v.is_empty())
+                    .unwrap_or(true)
+                {
+                    return Ok(());
+                }
+                sock = bind()?;
+                last_used = Instant::now();
             }
         }
         let (n, from) = match sock.recv_from(&mut buf) {
@@ -184,22 +326,8 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
         let Some(q) = parse_query(m) else {
             continue;
         };
-        let short = q.name.trim_end_matches(".berth").to_string();
-        let found = if q.qclass == 1 {
-            match from.ip() {
-                std::net::IpAddr::V4(client) => lookup(&store, &net.id, client, &short),
-                _ => vec![],
-            }
-        } else {
-            vec![]
-        };
-        if !found.is_empty() {
-            let addrs = if q.qtype == TYPE_A { found } else { vec![] };
-            let _ = sock.send_to(&answer(m, &q, &addrs, 0), from);
-            continue;
-        }
-        if upstream.is_empty() {
-            let _ = sock.send_to(&answer(m, &q, &[], 5), from); // REFUSED
+        if let Some(r) = local_answer(&store, &net.id, from, m, &q, upstream.is_empty()) {
+            let _ = sock.send_to(&r, from);
             continue;
         }
         let query = m.to_vec();

@@ -54,6 +54,10 @@ pub fn network_rules(
         s += &format!("add rule ip berth input iifname \"{bridge}\" ip daddr != {gateway} drop comment \"{c}\"\n");
     }
     s += &format!("add rule ip berth postrouting oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade comment \"{c}\"\n");
+    // route_localnet on the bridge (for 127.0.0.1 publishing) must not let containers
+    // reach the host's loopback services (CVE-2020-8558): only replies of DNAT'd
+    // connections may carry a 127/8 destination in from the bridge.
+    s += &format!("add rule ip berth input iifname \"{bridge}\" ip daddr 127.0.0.0/8 ct status and dnat == 0 drop comment \"{c}\"\n");
     s += &format!("add rule ip berth postrouting oifname \"{bridge}\" iifname \"{bridge}\" ct status dnat masquerade comment \"{c}\"\n");
     s
 }
@@ -132,7 +136,11 @@ mod tests {
             false,
         );
         assert!(r.contains("masquerade"));
-        assert!(!r.contains("drop"));
+        assert!(
+            !r.contains("forward"),
+            "not internal: forwarding is not dropped"
+        );
+        assert!(r.contains("ip daddr 127.0.0.0/8 ct status and dnat == 0 drop"));
         let p = port_rules(
             "c1",
             "10.1.0.2".parse().unwrap(),

@@ -9,6 +9,7 @@
 pub mod dns;
 pub mod firewall;
 pub mod ipam;
+pub mod netlink;
 pub mod ports;
 pub mod sys;
 
@@ -18,7 +19,7 @@ use ipam::Subnet;
 use ports::Port;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -225,6 +226,8 @@ impl<'a> Net<'a> {
         if sys::link_exists(&n.bridge) {
             return Ok(());
         }
+        // Removed meanwhile (network rm holds the same lock): do not bring it back.
+        self.store.find_network(&n.id)?;
         self.bring_up(n)
     }
 
@@ -238,13 +241,15 @@ impl<'a> Net<'a> {
         // nftables first: a missing nft or kernel feature fails before any link exists.
         firewall::ensure_table()?;
         firewall::delete_tagged(&firewall::net_tag(&n.id))?;
-        sys::ip_batch(
-            &format!(
-                "link add {br} type bridge\naddr add {gw}/{p} dev {br}\nlink set {br} up\n",
-                br = n.bridge,
-                p = subnet.prefix
-            ),
-            &format!("create the bridge {} of network {}", n.bridge, n.name),
+        let mut nl = netlink::Rtnl::open()?;
+        nl.add_bridge(&n.bridge)?;
+        let idx = netlink::index(&n.bridge)
+            .ok_or_else(|| Error::Kernel(format!("bridge {} vanished", n.bridge)))?;
+        nl.add_address(
+            idx,
+            gw,
+            subnet.prefix,
+            &format!("give bridge {} the address {gw}", n.bridge),
         )?;
         sys::sysctl(&format!("net/ipv4/conf/{}/route_localnet", n.bridge), "1")?;
         if !n.internal {
@@ -259,11 +264,8 @@ impl<'a> Net<'a> {
     /// Removes the bridge and the network's rules; tries both even if one fails.
     fn take_down(&self, n: &NetworkRow) -> Result<()> {
         let rules = firewall::delete_tagged(&firewall::net_tag(&n.id));
-        if sys::link_exists(&n.bridge) {
-            sys::ip_batch(
-                &format!("link del {}\n", n.bridge),
-                &format!("remove the bridge {}", n.bridge),
-            )?;
+        if let Some(i) = netlink::index(&n.bridge) {
+            netlink::Rtnl::open()?.del_link(i, &format!("remove the bridge {}", n.bridge))?;
         }
         rules
     }
@@ -373,32 +375,34 @@ impl<'a> Net<'a> {
     ) -> Result<()> {
         let ns = self.netns_path(&row.container);
         sys::create_netns(&ns)?;
-        if sys::link_exists(&row.veth) {
+        let mut nl = netlink::Rtnl::open()?;
+        if let Some(stale) = netlink::index(&row.veth) {
             // The previous run's pair, still being removed in the background.
-            let _ = sys::ip_batch(&format!("link del {}\n", row.veth), "remove a stale veth");
+            let _ = nl.del_link(stale, "remove a stale veth");
         }
+        let master = netlink::index(&n.bridge)
+            .ok_or_else(|| Error::Kernel(format!("bridge {} does not exist", n.bridge)))?;
         // The MAC follows the address (as Docker's does), so neighbour caches that still
         // hold an address's previous user stay right when the address is handed out again.
         let o = address.octets();
-        let mac = format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
-        sys::ip_batch(
-            &format!(
-                "link add {v} type veth peer name {i} address {mac} netns {ns}\nlink set {v} master {br} up\n",
-                v = row.veth,
-                i = row.ifname,
-                ns = ns.display(),
-                br = n.bridge
-            ),
-            &format!("create the veth pair {} on bridge {}", row.veth, n.bridge),
-        )?;
-        let mut inside = format!(
-            "link set lo up\naddr add {address}/{prefix} dev {i}\nlink set {i} up\n",
-            i = row.ifname
-        );
-        if !n.internal && row.ifname == "eth0" {
-            inside += &format!("route add default via {gw} dev {}\n", row.ifname);
-        }
-        sys::ip_batch_in(&ns, &inside, "configure the container's interface")?;
+        let mac = [0x02, 0x42, o[0], o[1], o[2], o[3]];
+        let ns_file = std::fs::File::open(&ns)
+            .map_err(|e| Error::Kernel(format!("open {}: {e}", ns.display())))?;
+        nl.add_veth(&row.veth, master, &row.ifname, mac, &ns_file)?;
+        let route = !n.internal && row.ifname == "eth0";
+        sys::in_netns(&ns, || {
+            let mut nl = netlink::Rtnl::open()?;
+            nl.set_up(1, "bring loopback up")?;
+            let i = netlink::index(&row.ifname).ok_or_else(|| {
+                Error::Kernel(format!("{} did not arrive in the namespace", row.ifname))
+            })?;
+            nl.add_address(i, address, prefix, &format!("add {address}/{prefix}"))?;
+            nl.set_up(i, &format!("bring {} up", row.ifname))?;
+            if route {
+                nl.add_default_route(gw, i)?;
+            }
+            Ok(())
+        })?;
         if !ports.is_empty() {
             firewall::apply(
                 &firewall::port_rules(&row.container, address, ports),
@@ -465,10 +469,9 @@ impl<'a> Net<'a> {
     fn release(&self, e: &EndpointRow, wait: bool) -> Result<()> {
         if sys::link_exists(&e.veth) {
             if wait {
-                sys::ip_batch(
-                    &format!("link del {}\n", e.veth),
-                    &format!("remove the veth {}", e.veth),
-                )?;
+                if let Some(i) = netlink::index(&e.veth) {
+                    netlink::Rtnl::open()?.del_link(i, &format!("remove the veth {}", e.veth))?;
+                }
             } else {
                 sys::ip_background(&["link", "del", &e.veth]);
             }
@@ -533,9 +536,4 @@ pub fn resolv_conf(gateway: Ipv4Addr, dns: &[String]) -> String {
         }
     }
     s
-}
-
-/// Whether `p` is a network namespace berth holds (for diagnostics and tests).
-pub fn holds_netns(p: &Path) -> bool {
-    sys::is_netns(p)
 }

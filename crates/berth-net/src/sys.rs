@@ -1,6 +1,6 @@
-//! The kernel side, through the tools every distribution ships: `ip` (iproute2) for links,
-//! addresses and routes, `nft` for rules (ADR 0031 says why not a netlink crate yet), plus
-//! network namespaces held by bind mounts, sysctls, and a host-wide lock.
+//! The kernel side that is not rtnetlink (see `netlink.rs`): `nft` for rules, `ip` for the
+//! background removal of a stopped container's veth, network namespaces held by bind
+//! mounts, sysctls, and a host-wide lock (ADR 0031).
 
 use crate::{Error, Result};
 use std::io::Write;
@@ -49,11 +49,6 @@ fn run_batch(tool: &str, args: &[&str], script: &str, what: &str) -> Result<()> 
     Err(Error::Kernel(format!("{what}: {tool} failed: {err}{hint}")))
 }
 
-/// Runs `ip -batch -` with `script` (one command per line).
-pub fn ip_batch(script: &str, what: &str) -> Result<()> {
-    run_batch("ip", &["-batch", "-"], script, what)
-}
-
 /// Starts `ip ARGS` without waiting for it (best effort: what it removes is also removed
 /// by the kernel with the namespace). A thread reaps it in long-lived processes.
 pub fn ip_background(args: &[&str]) {
@@ -68,11 +63,6 @@ pub fn ip_background(args: &[&str]) {
             let _ = child.wait();
         });
     }
-}
-
-/// Runs `ip -batch -` inside the network namespace at `ns`.
-pub fn ip_batch_in(ns: &Path, script: &str, what: &str) -> Result<()> {
-    in_netns(ns, || ip_batch(script, what))
 }
 
 /// Applies an nftables script atomically (`nft -f -`).

@@ -232,6 +232,12 @@ impl Runtime {
         if cfg.network.is_empty() || cfg.network == berth_net::DEFAULT_BRIDGE {
             cfg.network = berth_net::DEFAULT_NETWORK.into();
         }
+        if cfg.network.starts_with("container:") {
+            return Err(Error::Invalid(format!(
+                "--network {}: sharing another container's network namespace is not supported; put both containers on one user network (berth network create) instead",
+                cfg.network
+            )));
+        }
         if network::is_bridge_mode(&cfg.network) {
             // The named network must exist (the default one is made on first use).
             let n = self.net().get(&cfg.network)?;

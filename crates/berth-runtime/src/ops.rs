@@ -53,7 +53,11 @@ impl Runtime {
         // Nobody is watching and nothing runs: record the end and release what it held.
         let _ = self.executor(&c).delete(&c.id);
         let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
-        self.teardown_network(&c.id)?;
+        // Not fatal here (this runs inside ps/inspect): the endpoint records stay, and
+        // rm or system prune release them and report a failure.
+        if let Err(e) = self.teardown_network(&c.id) {
+            eprintln!("berth: container {}: release its network: {e}", c.name);
+        }
         let c = self.update(&c.id, |x| {
             x.state.status = Status::Exited;
             x.state.pid = 0;

@@ -280,7 +280,9 @@ pub fn same_file(a: &Path, b: &Path, what: &str) {
 
 const PROBE_C: &str = r#"
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -288,6 +290,21 @@ const PROBE_C: &str = r#"
 #include <unistd.h>
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
+    if (!strcmp(argv[1], "udp-echo") && argc > 2) {
+        /* Answers every UDP datagram on PORT with "echo:" + the datagram. */
+        int s = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in a = {0};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(atoi(argv[2]));
+        if (bind(s, (struct sockaddr *)&a, sizeof a)) { perror("bind"); return 1; }
+        for (;;) {
+            char buf[1500] = "echo:";
+            struct sockaddr_in from;
+            socklen_t fl = sizeof from;
+            ssize_t n = recvfrom(s, buf + 5, sizeof buf - 5, 0, (struct sockaddr *)&from, &fl);
+            if (n >= 0) sendto(s, buf, n + 5, 0, (struct sockaddr *)&from, fl);
+        }
+    }
     if (!strcmp(argv[1], "keyctl")) {
         long r = syscall(SYS_keyctl, 0, 0, 0, 0, 0);
         printf("keyctl=%ld errno=%d\n", r, r < 0 ? errno : 0);

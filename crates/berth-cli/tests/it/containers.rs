@@ -1139,14 +1139,25 @@ fn network_none_and_host() {
         .trim(),
         host.trim()
     );
-    // Publishing needs a bridge network: with none, a clear refusal, exit 125.
-    let r = c.berth(&["run", "--rm", "--network", "none", "-p", "8080:80", "bb", "true"]);
-    assert_eq!(r.code(), 125);
-    assert!(
-        r.stderr().contains("use a bridge network"),
-        "{}",
-        r.stderr()
-    );
+    // Publishing needs a bridge network: with host or none, a clear refusal, exit 125.
+    for mode in ["host", "none"] {
+        let r = c.berth(&[
+            "run",
+            "--rm",
+            "--network",
+            mode,
+            "-p",
+            "8080:80",
+            "bb",
+            "true",
+        ]);
+        assert_eq!(r.code(), 125);
+        assert!(
+            r.stderr().contains("use a bridge network"),
+            "{}",
+            r.stderr()
+        );
+    }
 }
 
 #[test]

@@ -393,9 +393,13 @@ fn host_state(c: &Ctx, bridge: &str, ids: &[String]) -> (Vec<String>, Vec<String
                     .any(|id| n.starts_with(&format!("vb{}", &id[..8])))
         })
         .collect();
+    // A user network's bridge is br-<first 12 of its id>; its rules carry the id.
+    let net_id = bridge.trim_start_matches("br-");
     let rules: Vec<String> = sh("nft list ruleset")
         .lines()
-        .filter(|l| l.contains(bridge) || ids.iter().any(|id| l.contains(id.as_str())))
+        .filter(|l| {
+            l.contains(bridge) || l.contains(net_id) || ids.iter().any(|id| l.contains(id.as_str()))
+        })
         .map(|l| l.trim().to_string())
         .collect();
     let netns = c.root().join("netns");
@@ -403,7 +407,7 @@ fn host_state(c: &Ctx, bridge: &str, ids: &[String]) -> (Vec<String>, Vec<String
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.ends_with(".log"))
+                .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
                 .collect()
         })
         .unwrap_or_default();
@@ -452,16 +456,15 @@ fn nothing_leaks_after_kill_9_of_monitors() {
         "six DNAT rules: {during:?}"
     );
     assert_eq!(during.2.len(), 3, "three namespaces: {during:?}");
-    // a: monitor killed, then rm -f. b: monitor killed, container killed, system prune.
-    // d: a plain rm -f.
-    for n in ["a", "b"] {
-        let m = container(&c, n)["State"]["MonitorPid"].as_i64().unwrap();
-        sh(&format!("kill -9 {m}"));
-    }
+    // a: monitor killed, then rm -f. b: monitor and container killed (a crash), then
+    // system prune. d: a plain rm -f.
+    let m = container(&c, "a")["State"]["MonitorPid"].as_i64().unwrap();
+    sh(&format!("kill -9 {m}"));
+    let s = container(&c, "b")["State"].clone();
+    sh(&format!("kill -9 {} {}", s["MonitorPid"], s["Pid"]));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(host_state(&c, &bridge, &ids).0.len(), during.0.len());
     c.berth(&["rm", "-f", "a"]).ok();
-    c.berth(&["kill", "b"]).ok();
     c.berth(&["system", "prune", "-f"]).ok();
     c.berth(&["rm", "-f", "d"]).ok();
     assert!(c.berth(&["ps", "-aq"]).ok().stdout().trim().is_empty());
@@ -595,4 +598,177 @@ fn missing_nft_is_a_clear_error_and_leaves_nothing() {
         .stdout()
         .trim()
         .is_empty());
+}
+
+#[test]
+fn udp_ports_are_published() {
+    let c = Ctx::new();
+    c.probe("probe");
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "echo",
+        "-p",
+        "127.0.0.1::7/udp",
+        "probe",
+        "probe",
+        "udp-echo",
+        "7",
+    ])
+    .ok();
+    let port: u16 = c
+        .berth(&["port", "echo", "7/udp"])
+        .ok()
+        .stdout()
+        .trim()
+        .strip_prefix("127.0.0.1:")
+        .expect("published on 127.0.0.1")
+        .parse()
+        .unwrap();
+    let s = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = loop {
+        s.send_to(b"hi", (Ipv4Addr::LOCALHOST, port)).unwrap();
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            break String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no UDP answer through the published port"
+        );
+    };
+    assert_eq!(got, "echo:hi");
+    // TCP on the same number is not published.
+    assert!(c.berth(&["port", "echo", "7/tcp"]).code() != 0);
+}
+
+#[test]
+fn publish_all_add_host_and_hostname() {
+    let c = Ctx::new();
+    let tar = crate::common::busybox_tar();
+    c.berth(&[
+        "import",
+        "-q",
+        "-c",
+        "EXPOSE 80",
+        "-c",
+        "EXPOSE 8125/udp",
+        tar.to_str().unwrap(),
+        "exp",
+    ])
+    .ok();
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-P",
+        "--hostname",
+        "webhost",
+        "exp",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ])
+    .ok();
+    let ports = c.berth(&["port", "web"]).ok().stdout();
+    assert_eq!(ports.lines().count(), 2, "{ports}");
+    assert!(ports.contains("80/tcp -> 0.0.0.0:"), "{ports}");
+    assert!(ports.contains("8125/udp -> 0.0.0.0:"), "{ports}");
+    let hp: u16 = c
+        .berth(&["port", "web", "80"])
+        .ok()
+        .stdout()
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = http_get(Ipv4Addr::LOCALHOST, hp, "/passwd").expect("-P answers");
+    assert!(body.contains("root:x:0:0"), "{body}");
+    let gw = container(&c, "web")["NetworkSettings"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "--add-host",
+            "db.example:192.0.2.7",
+            "--add-host",
+            "hostbox:host-gateway",
+            "exp",
+            "sh",
+            "-c",
+            "cat /etc/hosts; ping -c 1 -W 2 webhost >/dev/null && echo by-hostname",
+        ])
+        .ok()
+        .stdout();
+    assert!(out.contains("192.0.2.7\tdb.example"), "{out}");
+    assert!(out.contains(&format!("{gw}\thostbox")), "{out}");
+    assert!(out.contains("by-hostname"), "{out}");
+}
+
+/// The network's DNS over TCP (where resolvers retry after a truncated UDP answer), asked
+/// from the host on the gateway address: it knows the network's names.
+#[test]
+fn dns_answers_over_tcp_too() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["network", "create", "tcpdns"]).ok();
+    c.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "named",
+        "--network",
+        "tcpdns",
+        "bb",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let gw: Ipv4Addr = network(&c, "tcpdns")["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want: Ipv4Addr = container(&c, "named")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 5];
+    q.extend_from_slice(b"named");
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reply = loop {
+        let attempt = (|| -> std::io::Result<Vec<u8>> {
+            let mut s = TcpStream::connect_timeout(&(gw, 53).into(), Duration::from_secs(1))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(&[&(q.len() as u16).to_be_bytes()[..], &q].concat())?;
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len)?;
+            let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+            s.read_exact(&mut r)?;
+            Ok(r)
+        })();
+        match attempt {
+            Ok(r) => break r,
+            Err(e) if Instant::now() > deadline => panic!("no DNS answer over TCP: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert_eq!(&reply[..2], &[0x42, 0x42]);
+    assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "one answer");
+    assert_eq!(&reply[reply.len() - 4..], &want.octets());
 }
