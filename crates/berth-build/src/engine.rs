@@ -858,23 +858,10 @@ impl Builder<'_> {
     }
 
     fn layer_from(&self, upper: &Path) -> Result<LayerRecord> {
-        let (reader, writer) = std::io::pipe().map_err(io_err("create a pipe"))?;
-        let up = upper.to_path_buf();
         let clamp = self.epoch.map(|e| e.max(0) as u64);
-        let producer = std::thread::spawn(move || {
-            berth_runtime::commit::diff_tar_clamped(&up, writer, clamp).map(drop)
-        });
-        let layer = self
-            .store
-            .put_layer(reader, None, DevicePolicy::Allow, &Quiet);
-        producer
-            .join()
-            .expect("diff thread")
-            .map_err(io_err(format!(
-                "read the step's changes in {}",
-                upper.display()
-            )))?;
-        Ok(layer?)
+        Ok(berth_runtime::commit::store_upper(
+            self.store, upper, clamp,
+        )?)
     }
 
     fn chown(&self, m: &Mounted, chown: Option<&str>) -> Result<Option<(u32, u32)>> {

@@ -135,6 +135,24 @@ pub fn diff_tar_clamped<W: Write>(upper: &Path, out: W, clamp: Option<u64>) -> s
     b.into_inner()
 }
 
+/// Stores an overlay upper directory as a layer (tar written on a thread, compressed and
+/// verified by the store as it streams). Call it holding a lease.
+pub fn store_upper(
+    store: &berth_store::Store,
+    upper: &Path,
+    clamp: Option<u64>,
+) -> Result<berth_store::LayerRecord> {
+    let (reader, writer) = std::io::pipe().map_err(io_err("create a pipe"))?;
+    let up = upper.to_path_buf();
+    let producer = std::thread::spawn(move || diff_tar_clamped(&up, writer, clamp).map(drop));
+    let layer = store.put_layer(reader, None, DevicePolicy::Allow, &Quiet);
+    producer
+        .join()
+        .expect("diff thread")
+        .map_err(io_err(format!("read the changes in {}", upper.display())))?;
+    Ok(layer?)
+}
+
 impl Runtime {
     /// Snapshots a container's changes into a new image named `tag`.
     pub fn commit(
@@ -162,20 +180,7 @@ impl Runtime {
         }
         let upper = self.dir(&c.id).join("upper");
         let _lease = self.store.lease()?;
-        let (reader, writer) = std::io::pipe().map_err(io_err("create a pipe"))?;
-        let upper2 = upper.clone();
-        let producer = std::thread::spawn(move || diff_tar(&upper2, writer).map(drop));
-        let layer = self
-            .store
-            .put_layer(reader, None, DevicePolicy::Allow, &Quiet);
-        producer
-            .join()
-            .expect("diff thread")
-            .map_err(io_err(format!(
-                "read the container's changes in {}",
-                upper.display()
-            )))?;
-        let layer = layer?;
+        let layer = store_upper(&self.store, &upper, None)?;
         let created = jiff::Timestamp::now().to_string();
         cfg.created = Some(created.clone());
         if let Some(a) = &o.author {

@@ -65,15 +65,7 @@ fn mount_from(dir: &Path, data: String, target: &Path) -> io::Result<()> {
         s.spawn(|| -> io::Result<()> {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).map_err(io::Error::from)?;
             std::env::set_current_dir(dir)?;
-            let data = std::ffi::CString::new(data).map_err(io::Error::other)?;
-            mount(
-                "overlay",
-                target,
-                "overlay",
-                MountFlags::empty(),
-                Some(data.as_c_str()),
-            )
-            .map_err(|e| io::Error::other(format!("mount overlay at {}: {e}", target.display())))
+            mount_with(data, target)
         })
         .join()
         .expect("mount thread")
@@ -125,6 +117,10 @@ pub fn mount_overlay(
             lowers.len()
         )));
     }
+    mount_with(data, target)
+}
+
+fn mount_with(data: String, target: &Path) -> io::Result<()> {
     let data = std::ffi::CString::new(data).map_err(io::Error::other)?;
     mount(
         "overlay",
