@@ -223,3 +223,58 @@ pub fn hash_entry(p: &Picked, memo: Option<&Mutex<BTreeMap<PathBuf, String>>>) -
     }
     Ok(format!("file {mode:o} {hex}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(dir: &Path, ignore: &str) -> Context {
+        Context::new(dir.to_path_buf(), IgnoreFile::parse(ignore).unwrap(), None)
+    }
+
+    #[test]
+    fn hashes_ignore_mtime_and_follow_content() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a.txt"), "one").unwrap();
+        let hash = |c: &Context| {
+            let sel = c.select("a.txt", &IgnoreFile::default()).unwrap();
+            c.entry_hash(&sel.roots[0].1[0]).unwrap()
+        };
+        let h1 = hash(&ctx(t.path(), ""));
+        let f = std::fs::File::options()
+            .write(true)
+            .open(t.path().join("a.txt"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(hash(&ctx(t.path(), "")), h1, "mtime does not count");
+        std::fs::write(t.path().join("a.txt"), "two").unwrap();
+        assert_ne!(hash(&ctx(t.path(), "")), h1);
+    }
+
+    #[test]
+    fn ignored_sources_say_which_line_excluded_them() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("secret.env"), "x").unwrap();
+        std::fs::create_dir(t.path().join("src")).unwrap();
+        std::fs::write(t.path().join("src/keep.py"), "x").unwrap();
+        std::fs::write(t.path().join("src/drop.log"), "x").unwrap();
+        let c = ctx(t.path(), "# comment\n*.env\n**/*.log\n");
+        let e = c
+            .select("secret.env", &IgnoreFile::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(".dockerignore:2"), "{e}");
+        let sel = c.select("src", &IgnoreFile::default()).unwrap();
+        let names: Vec<String> = sel.roots[0]
+            .1
+            .iter()
+            .map(|p| p.rel.display().to_string())
+            .collect();
+        assert_eq!(names, vec!["", "keep.py"]);
+        let e = c
+            .select("nope/*.txt", &IgnoreFile::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no file in the build context matches"), "{e}");
+    }
+}

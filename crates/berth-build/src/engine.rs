@@ -1985,3 +1985,95 @@ fn show(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(parent: &str, instr: &str, args: Value, files: Value) -> Value {
+        json!({"parent": parent, "instruction": instr, "args": args, "files": files, "extra": {}})
+    }
+
+    #[test]
+    fn explanations_name_what_changed() {
+        let old = inputs(
+            "k1",
+            "COPY . /",
+            json!({"V": "1"}),
+            json!({"a.txt": "h1", "b.txt": "h2"}),
+        );
+        let new = inputs(
+            "k1",
+            "COPY . /",
+            json!({"V": "2"}),
+            json!({"a.txt": "h9", "c.txt": "h3"}),
+        );
+        let why = explain_text(&old, &new, false, "");
+        assert!(why.contains("build arg V changed: \"1\" -> \"2\""), "{why}");
+        assert!(
+            why.contains("a.txt changed")
+                && why.contains("c.txt added")
+                && why.contains("b.txt removed"),
+            "{why}"
+        );
+        let why = explain_text(
+            &old,
+            &inputs(
+                "k2",
+                "COPY . /",
+                json!({"V": "1"}),
+                json!({"a.txt": "h1", "b.txt": "h2"}),
+            ),
+            true,
+            "image base:1",
+        );
+        assert_eq!(why, "the base changed: now image base:1");
+        let why = explain_text(
+            &old,
+            &inputs(
+                "k1",
+                "COPY . /app",
+                json!({"V": "1"}),
+                json!({"a.txt": "h1", "b.txt": "h2"}),
+            ),
+            false,
+            "",
+        );
+        assert_eq!(why, "the instruction changed");
+    }
+
+    #[test]
+    fn many_changed_files_are_summed_up() {
+        let files_old: serde_json::Map<String, Value> =
+            (0..9).map(|i| (format!("f{i}"), json!("x"))).collect();
+        let files_new: serde_json::Map<String, Value> =
+            (0..9).map(|i| (format!("f{i}"), json!("y"))).collect();
+        let why = explain_text(
+            &inputs("k", "COPY", json!({}), Value::Object(files_old)),
+            &inputs("k", "COPY", json!({}), Value::Object(files_new)),
+            false,
+            "",
+        );
+        assert!(why.ends_with("and 4 more"), "{why}");
+    }
+
+    #[test]
+    fn keys_are_stable_and_content_based() {
+        let a = key_of(&inputs("p", "RUN make", json!({"V": "1"}), json!({})));
+        let b = key_of(&inputs("p", "RUN make", json!({"V": "1"}), json!({})));
+        let c = key_of(&inputs("p", "RUN make", json!({"V": "2"}), json!({})));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn small_helpers() {
+        assert!(is_url("https://example.invalid/x.tar.gz") && !is_url("src/x"));
+        assert_eq!(parse_chmod(Some("755")).unwrap(), Some(0o755));
+        assert!(parse_chmod(Some("rwx")).is_err());
+        assert_eq!(
+            history_text(berth_dockerfile::Kind::Run, "run  echo hi"),
+            "RUN echo hi"
+        );
+    }
+}

@@ -83,6 +83,15 @@ impl RootDir {
         Ok(v)
     }
 
+    /// The first `n` bytes of a file (fewer if it is shorter).
+    pub fn read_head(&self, path: &Path, n: usize) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let fd = self.open_at(path, OFlags::RDONLY)?;
+        let mut buf = Vec::with_capacity(n);
+        File::from(fd).take(n as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
     pub fn exists(&self, path: &Path) -> bool {
         self.open_at(path, OFlags::PATH).is_ok()
     }
@@ -253,6 +262,35 @@ pub fn resolve_user(root: &RootDir, spec: &str) -> Result<ResolvedUser, String> 
 }
 
 /// Finds `cmd` in the container: 127 when it does not exist, 126 when it is not executable.
+/// A script's `#!` line: the interpreter must exist, and a CRLF line ending (a script
+/// saved on Windows) is named as the cause, not "no such file or directory".
+fn check_interpreter(root: &RootDir, cmd: &str, path: &Path) -> Result<(), (i32, String)> {
+    let Ok(head) = root.read_head(path, 256) else {
+        return Ok(());
+    };
+    let Some(rest) = head.strip_prefix(b"#!") else {
+        return Ok(());
+    };
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or(rest);
+    if line.ends_with(b"\r") {
+        return Err((
+            127,
+            format!("exec: {cmd:?}: the script has Windows (CRLF) line endings, so its #! line names an interpreter that does not exist; convert it with dos2unix or `sed -i 's/\\r$//'`"),
+        ));
+    }
+    let text = String::from_utf8_lossy(line);
+    let interp = text.split_whitespace().next().unwrap_or("");
+    if interp.starts_with('/') && root.stat(Path::new(interp)).is_err() {
+        return Err((
+            127,
+            format!(
+                "exec: {cmd:?}: its interpreter {interp} (from the #! line) is not in the image"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_command(
     root: &RootDir,
     cmd: &str,
@@ -275,7 +313,7 @@ pub fn check_command(
             if st.st_mode & 0o111 == 0 {
                 return Err((126, format!("exec: {cmd:?}: permission denied")));
             }
-            return Ok(());
+            return check_interpreter(root, cmd, c);
         }
     }
     if cmd.contains('/') {
