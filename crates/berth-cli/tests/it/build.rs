@@ -221,6 +221,17 @@ fn build_errors_point_at_the_dockerfile_and_tag_nothing() {
         .fails_with("Dockerfile:3:")
         .stderr();
     assert!(e.contains("CRLF"), "{e}");
+    // The same script as an image's entrypoint: `run` says so too (127, as Docker).
+    std::fs::write(
+        format!("{dir}/Dockerfile"),
+        "FROM base:1\nCOPY run.sh /\nENTRYPOINT [\"/run.sh\"]\n",
+    )
+    .unwrap();
+    build(&c, &["-t", "crlf:1", &dir]).ok();
+    let r = c.berth(&["run", "--rm", "crlf:1"]);
+    assert_eq!(r.code(), 127);
+    assert!(r.stderr().contains("CRLF"), "{}", r.stderr());
+    c.berth(&["rmi", "crlf:1"]).ok();
 
     let images = c.berth(&["images", "--format", "json"]).ok().stdout();
     assert!(
