@@ -65,14 +65,21 @@ impl RootDir {
         } else {
             rel
         };
-        rfs::openat2(
-            &self.fd,
-            rel,
-            flags | OFlags::CLOEXEC,
-            Mode::empty(),
-            RESOLVE,
-        )
-        .map_err(errno)
+        // openat2 with RESOLVE_IN_ROOT answers EAGAIN when a mount or rename anywhere
+        // on the machine raced the lookup (other containers starting): try again.
+        let mut tries = 0;
+        loop {
+            match rfs::openat2(
+                &self.fd,
+                rel,
+                flags | OFlags::CLOEXEC,
+                Mode::empty(),
+                RESOLVE,
+            ) {
+                Err(rustix::io::Errno::AGAIN) if tries < 100 => tries += 1,
+                r => return r.map_err(errno),
+            }
+        }
     }
 
     pub fn read(&self, path: &Path) -> io::Result<Vec<u8>> {

@@ -601,7 +601,15 @@ fn run_exec_restart_and_unsupported_parts() {
     assert!(ps_json(&c, &d, &[]).iter().all(|x| x["State"] == "running"));
     // kill and rm act on the named services only.
     compose(&c, &d, &["kill", "app"]).ok();
-    let list = ps_json(&c, &d, &[]);
+    // kill sends the signal; the monitor records the exit a moment later.
+    let mut list = ps_json(&c, &d, &[]);
+    for _ in 0..50 {
+        if by_name(&list, "ops-app-1")["State"] == "exited" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        list = ps_json(&c, &d, &[]);
+    }
     assert_eq!(by_name(&list, "ops-app-1")["State"], "exited");
     assert_eq!(by_name(&list, "ops-db-1")["State"], "running");
     let r = compose(&c, &d, &["rm"]).ok();
