@@ -61,6 +61,17 @@ fn receive_pty(listener: UnixListener) -> Result<OwnedFd> {
 
 /// Copies our stdin to the pty and the pty to our stdout; raw mode while a terminal.
 fn bridge(master: OwnedFd) -> Option<nix::sys::termios::Termios> {
+    bridge_joined(master).0
+}
+
+/// `bridge`, also returning the thread that copies the terminal's output (it ends when
+/// the last process holding the pty's other end is gone).
+fn bridge_joined(
+    master: OwnedFd,
+) -> (
+    Option<nix::sys::termios::Termios>,
+    Option<std::thread::JoinHandle<()>>,
+) {
     use nix::sys::termios;
     let stdin = std::io::stdin();
     let saved = termios::tcgetattr(&stdin).ok();
@@ -76,8 +87,9 @@ fn bridge(master: OwnedFd) -> Option<nix::sys::termios::Termios> {
         let mut m = std::fs::File::from(master);
         let _ = std::io::copy(&mut std::io::stdin(), &mut m);
     });
+    let mut output = None;
     if let Some(o) = out {
-        std::thread::spawn(move || {
+        output = Some(std::thread::spawn(move || {
             let mut m = std::fs::File::from(o);
             let mut buf = [0u8; 8192];
             let mut stdout = std::io::stdout();
@@ -91,13 +103,13 @@ fn bridge(master: OwnedFd) -> Option<nix::sys::termios::Termios> {
                     break;
                 }
             }
-        });
+        }));
     }
     if let Some(w) = winch {
         WINCH_FD.store(w.as_raw_fd(), std::sync::atomic::Ordering::SeqCst);
         std::mem::forget(w);
     }
-    saved
+    (saved, output)
 }
 
 static WINCH_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
@@ -292,10 +304,30 @@ pub struct ExecArgs {
 
 /// `exec`: a new process in a running container; its exit status.
 pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
-    // libcontainer 0.7 hands a new pty over a console socket only to detached processes,
-    // whose exit code it cannot report; an exec with a tty therefore shares the caller's
-    // terminal (stdio inherited), which is what an interactive `exec -it` needs.
-    let console: Option<(PathBuf, std::thread::JoinHandle<Result<OwnedFd>>)> = None;
+    // libcontainer 0.7 hands a new pty over a console socket only to detached processes.
+    // So `exec -t` asks for a detached one, and this process becomes a child subreaper:
+    // the detached process is re-parented here when libcontainer's intermediate exits,
+    // and `waitpid` below still gets its exit status.
+    let console: Option<(PathBuf, std::thread::JoinHandle<Result<OwnedFd>>)> = if a.tty && !a.detach
+    {
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| format!("become a child subreaper: {e}"))?;
+        let path =
+            std::env::temp_dir().join(format!("berth-exec-{id}-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path).map_err(|e| format!("console socket: {e}"))?;
+        Some((path, std::thread::spawn(move || receive_pty(l))))
+    } else {
+        None
+    };
+    let pty = console.is_some();
+    // With a pty the process is described in a process.json (libcontainer only lets a
+    // tenant have a terminal that way): the same args, env, cwd, user and capabilities.
+    let process_file = if pty {
+        Some(tty_process_file(root, id, &a)?)
+    } else {
+        None
+    };
     let env = a
         .env
         .iter()
@@ -312,7 +344,8 @@ pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
         .validate_id()
         .map_err(err("container id"))?
         .as_tenant()
-        .with_detach(a.detach)
+        .with_process(process_file.as_ref())
+        .with_detach(a.detach || pty)
         .with_cwd(a.cwd.as_ref())
         .with_env(env)
         .with_container_args(a.args.clone())
@@ -323,12 +356,26 @@ pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
         .build()
         .map_err(err("exec"))?;
     let mut saved = None;
+    let mut output = None;
     if let Some((path, t)) = console {
         let master = t
             .join()
             .map_err(|_| "console thread panicked".to_string())??;
         let _ = std::fs::remove_file(path);
-        saved = bridge(master);
+        // Window size changes follow the caller's terminal.
+        if let Ok(mut signals) =
+            signal_hook::iterator::Signals::new([signal_hook::consts::SIGWINCH])
+        {
+            let m = master.try_clone().ok();
+            std::thread::spawn(move || {
+                for _ in signals.forever() {
+                    if let Some(m) = &m {
+                        resize(m);
+                    }
+                }
+            });
+        }
+        (saved, output) = bridge_joined(master);
     }
     if a.detach {
         return Ok(0);
@@ -342,11 +389,78 @@ pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
             Err(e) => return Err(format!("waitpid: {e}")),
         }
     };
+    if let Some(f) = &process_file {
+        let _ = std::fs::remove_file(f);
+    }
+    // The last output before the process ended is still in the pty: let it out.
+    if let Some(o) = output {
+        let _ = o.join();
+    }
     if let Some(t) = saved {
         let _ =
             nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
     }
     Ok(status)
+}
+
+/// Writes the process.json of an `exec -t`: terminal on, the rest as `exec` asked, the
+/// capabilities and no-new-privileges of the container's own process unless given.
+fn tty_process_file(root: &Path, id: &str, a: &ExecArgs) -> Result<PathBuf> {
+    use oci_spec::runtime::{LinuxCapabilitiesBuilder, ProcessBuilder, UserBuilder};
+    let c = load(root, id)?;
+    let spec = oci_spec::runtime::Spec::load(c.bundle().join("config.json"))
+        .map_err(|e| format!("load the container's config.json: {e}"))?;
+    let base = spec.process().clone().unwrap_or_default();
+    let caps = if a.caps.is_empty() {
+        base.capabilities().clone()
+    } else {
+        let set: std::collections::HashSet<oci_spec::runtime::Capability> =
+            a.caps.iter().filter_map(|c| c.parse().ok()).collect();
+        Some(
+            LinuxCapabilitiesBuilder::default()
+                .bounding(set.clone())
+                .effective(set.clone())
+                .permitted(set)
+                .build()
+                .map_err(|e| format!("capabilities: {e}"))?,
+        )
+    };
+    let (uid, gid) = a.user.unwrap_or((0, 0));
+    let mut env = a.env.clone();
+    for default in [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "TERM=xterm",
+    ] {
+        let key = default.split('=').next().expect("key");
+        if !env.iter().any(|e| e.split('=').next() == Some(key)) {
+            env.push(default.to_string());
+        }
+    }
+    let mut p = ProcessBuilder::default()
+        .terminal(true)
+        .args(a.args.clone())
+        .env(env)
+        .cwd(a.cwd.clone().unwrap_or_else(|| PathBuf::from("/")))
+        .user(
+            UserBuilder::default()
+                .uid(uid)
+                .gid(gid)
+                .additional_gids(a.additional_gids.clone())
+                .build()
+                .map_err(|e| format!("user: {e}"))?,
+        )
+        .build()
+        .map_err(|e| format!("process: {e}"))?;
+    p.set_capabilities(caps);
+    p.set_no_new_privileges(base.no_new_privileges());
+    p.set_rlimits(base.rlimits().clone());
+    let path = std::env::temp_dir().join(format!("berth-exec-{id}-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&p).map_err(|e| format!("process.json: {e}"))?,
+    )
+    .map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// `SIGRTMIN+N`, `RTMIN+N`, `SIGRTMAX-N` or a number in the real-time range.

@@ -1263,3 +1263,26 @@ fn commit_keeps_acls_and_extended_attributes() {
     assert!(found.contains("user:1234:rw-"), "{found}");
     assert!(found.contains("staged"), "{found}");
 }
+
+#[test]
+fn exec_with_a_tty_gets_its_own_pty() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let id = c
+        .berth(&["run", "-d", "--network", "none", "bb", "sleep", "60"])
+        .ok()
+        .stdout();
+    let id = id.trim();
+    // Without a terminal on our side the process still gets one of its own.
+    let r = c.berth(&["exec", "-t", id, "sh", "-c", "tty; exit 3"]);
+    assert_eq!(r.code(), 3);
+    assert!(r.stdout().contains("/dev/pts/"), "{}", r.stdout());
+    // Without -t it has none.
+    let r = c.berth(&["exec", id, "sh", "-c", "tty || echo none"]);
+    assert!(
+        r.stdout().contains("not a tty") || r.stdout().contains("none"),
+        "{}",
+        r.stdout()
+    );
+    c.berth(&["rm", "-f", id]).ok();
+}
