@@ -174,7 +174,9 @@ impl Runtime {
             }
         }
         let runtime_pid = child.id() as i32;
-        let forwarder = attach.map(|a| forward_signals(runtime_pid, a.terminal));
+        // Signals that come before the container runs wait: the runtime blocks (and so
+        // forwards) them only once the container started; earlier they would kill it.
+        let forwarder = attach.map(|a| forward_signals(a.terminal));
 
         // Started once the runtime wrote the init pid; failed if it exits first.
         let started = Instant::now();
@@ -198,6 +200,13 @@ impl Runtime {
                 },
             ));
         };
+        if let (Some(f), Some(_)) = (&forwarder, pid) {
+            f.target.store(runtime_pid, Ordering::SeqCst);
+            let held = f.pending.swap(0, Ordering::SeqCst);
+            if held > 0 {
+                send_signal(runtime_pid, held);
+            }
+        }
         let Some(pid) = pid else {
             let status = child.wait().ok();
             for p in pumps {
@@ -238,7 +247,7 @@ impl Runtime {
         let status = child.wait();
         stop_health.store(true, Ordering::SeqCst);
         if let Some(f) = forwarder {
-            f.store(0, Ordering::SeqCst);
+            f.target.store(0, Ordering::SeqCst);
         }
         for p in pumps {
             let _ = p.join();
@@ -427,9 +436,25 @@ impl Runtime {
 }
 
 /// Forwards SIGINT/SIGTERM/... to the runtime process (which passes them to the container).
-fn forward_signals(runtime_pid: i32, terminal: bool) -> Arc<AtomicI32> {
+/// Where forwarded signals go (0: nowhere yet), and the last one that came before.
+struct Forwarder {
+    target: Arc<AtomicI32>,
+    pending: Arc<AtomicI32>,
+}
+
+fn send_signal(pid: i32, s: i32) {
+    if let (Some(p), Some(sig)) = (
+        rustix::process::Pid::from_raw(pid),
+        rustix::process::Signal::from_named_raw(s),
+    ) {
+        let _ = rustix::process::kill_process(p, sig);
+    }
+}
+
+fn forward_signals(terminal: bool) -> Forwarder {
     use signal_hook::consts::*;
-    let target = Arc::new(AtomicI32::new(runtime_pid));
+    let target = Arc::new(AtomicI32::new(0));
+    let pending = Arc::new(AtomicI32::new(0));
     let mut sigs = vec![SIGTERM, SIGHUP, SIGUSR1, SIGUSR2];
     if !terminal {
         sigs.extend([SIGINT, SIGQUIT]);
@@ -439,22 +464,19 @@ fn forward_signals(runtime_pid: i32, terminal: bool) -> Arc<AtomicI32> {
         let _ = signal_hook::flag::register(SIGQUIT, Arc::new(AtomicBool::new(false)));
     }
     if let Ok(mut signals) = signal_hook::iterator::Signals::new(&sigs) {
-        let t = target.clone();
+        let (t, held) = (target.clone(), pending.clone());
         std::thread::spawn(move || {
             for s in signals.forever() {
                 let pid = t.load(Ordering::SeqCst);
                 if pid > 0 {
-                    if let (Some(p), Some(sig)) = (
-                        rustix::process::Pid::from_raw(pid),
-                        rustix::process::Signal::from_named_raw(s),
-                    ) {
-                        let _ = rustix::process::kill_process(p, sig);
-                    }
+                    send_signal(pid, s);
+                } else {
+                    held.store(s, Ordering::SeqCst);
                 }
             }
         });
     }
-    target
+    Forwarder { target, pending }
 }
 
 /// The last error the OCI runtime logged.

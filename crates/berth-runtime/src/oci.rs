@@ -182,6 +182,13 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
     }
     container.start().map_err(err("start container"))?;
     let init = container.pid().ok_or("the container has no init pid")?;
+    // Blocked only now: the container's processes must not inherit a blocked mask. A
+    // child that exited before this is reaped by the first `reap` below.
+    SigSet::all()
+        .thread_block()
+        .map_err(|e| format!("block signals: {e}"))?;
+    // The pid file tells the monitor the container runs, and from then on it forwards
+    // signals here: so only once they are blocked (and so forwarded, not fatal).
     if let Some(p) = pid_file {
         // Whole or absent for a reader: written aside, then renamed.
         let tmp = p.with_extension("pid.tmp");
@@ -189,11 +196,6 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
             .and_then(|()| std::fs::rename(&tmp, p))
             .map_err(|e| format!("write the pid file {}: {e}", p.display()))?;
     }
-    // Blocked only now: the container's processes must not inherit a blocked mask. A
-    // child that exited before this is reaped by the first `reap` below.
-    SigSet::all()
-        .thread_block()
-        .map_err(|e| format!("block signals: {e}"))?;
     let status = foreground(init);
     if let Some(t) = saved_term {
         let _ =
