@@ -22,8 +22,14 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p bench/results "$work/app"
 
-# The example's images, built once by berth (cached bases under /var/tmp).
-BERTH="$berth" bash examples/django-compose/run.sh >/dev/null 2>&1 || true
+# The example's images, built by berth (cached bases under /var/tmp), or taken from
+# another store (IMAGES_FROM=ROOT) that has them.
+if [ -n "${IMAGES_FROM:-}" ]; then
+  $berth --root "$IMAGES_FROM" save -o "$work/from.tar" notes/app:dev notes/redis:dev notes/postgres:dev
+  $berth load -q -i "$work/from.tar" >/dev/null
+else
+  BERTH="$berth" bash examples/django-compose/run.sh >/dev/null 2>&1 || true
+fi
 for i in notes/app:dev notes/redis:dev notes/postgres:dev; do
   $berth image inspect "$i" >/dev/null || { echo "missing $i: run examples/django-compose/run.sh" >&2; exit 1; }
 done
@@ -50,7 +56,9 @@ services:
     ports: ["127.0.0.1:18090:8000"]
     restart: on-failure
     healthcheck:
-      test: [CMD, python3, -c, "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
+      # String form: podman-compose 1.0.3 garbles the exec form ([CMD, ...]) into a
+      # CMD-SHELL with broken quoting, and the check never passes.
+      test: "python3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:8000/health\", timeout=2)'"
       interval: 1s
       retries: 60
     depends_on:
