@@ -526,14 +526,28 @@ fn health_loop(
     let rt = Runtime::new(store);
     let began = Instant::now();
     let exe = rt.executor_for(runtime);
-    let mut next = Instant::now() + Duration::from_millis(h.interval_ms.clamp(100, 1000));
+    // Until the first success the check runs every 250 ms (Docker's start interval, on
+    // by default here: `compose up --wait` and `service_healthy` should not wait a whole
+    // interval for a service that is ready); a failure counts towards `retries` at most
+    // once per interval, so "unhealthy" comes no sooner than with the interval alone.
+    const START_INTERVAL_MS: u64 = 250;
+    let interval = Duration::from_millis(h.interval_ms.max(100));
+    let mut next =
+        Instant::now() + Duration::from_millis(h.interval_ms.clamp(100, START_INTERVAL_MS));
     let mut first = true;
+    let mut seen_healthy = false;
+    let mut last_counted: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));
         if Instant::now() < next {
             continue;
         }
-        next = Instant::now() + Duration::from_millis(h.interval_ms.max(100));
+        next = Instant::now()
+            + if seen_healthy {
+                interval
+            } else {
+                interval.min(Duration::from_millis(START_INTERVAL_MS))
+            };
         let argv: Vec<String> = match h.test.first().map(String::as_str) {
             Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")],
             Some("CMD") => h.test[1..].to_vec(),
@@ -580,6 +594,11 @@ fn health_loop(
             return;
         }
         let in_start_period = began.elapsed() < Duration::from_millis(h.start_period_ms);
+        let counts = !ok && last_counted.is_none_or(|t| t.elapsed() >= interval);
+        if counts {
+            last_counted = Some(Instant::now());
+        }
+        seen_healthy |= ok;
         let _ = rt.update(id, |x| {
             let hs = x.state.health.get_or_insert_with(Health::default);
             hs.last_output = output.chars().take(4096).collect();
@@ -587,7 +606,7 @@ fn health_loop(
             if ok {
                 hs.status = "healthy".into();
                 hs.failing_streak = 0;
-            } else if !in_start_period {
+            } else if !in_start_period && counts {
                 hs.failing_streak += 1;
                 if hs.failing_streak >= h.retries {
                     hs.status = "unhealthy".into();

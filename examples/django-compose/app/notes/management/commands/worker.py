@@ -1,4 +1,7 @@
 """The background worker: takes note ids from the queue and counts their words."""
+import signal
+import sys
+
 from django.core.management.base import BaseCommand
 
 from notes import queue
@@ -9,6 +12,8 @@ class Command(BaseCommand):
     help = "Process queued notes"
 
     def handle(self, *args, **options):
+        # As PID 1 of its container, a signal without a handler is ignored: stop on TERM.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         r = queue.client()
         self.stdout.write("worker: waiting for jobs", ending="\n")
         self.stdout.flush()
