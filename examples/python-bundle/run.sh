@@ -22,7 +22,9 @@ vols=(-v "$here/config:/config:ro" -v "$here/scripts:/scripts:ro")
 step "web: nginx in front of gunicorn, under supervisord, on 127.0.0.1:$port"
 "$berth" run -d --name "$name" --label example.bundle=1 -p "127.0.0.1:$port:8080" "${vols[@]}" "$runner" web >/dev/null
 wait_http "http://127.0.0.1:$port/" 60
-curl -fsS "http://127.0.0.1:$port/" | tee /dev/stderr | grep -q "via nginx"
+page=$(curl -fsS "http://127.0.0.1:$port/")
+echo "$page"
+grep -q "via nginx" <<<"$page"
 
 step "script FILE, manage ARGS, shell, cron"
 "$berth" run --rm "${vols[@]}" "$runner" script report.py a b | grep -q "args \['a', 'b'\]"
