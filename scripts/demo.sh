@@ -48,7 +48,7 @@ cat > "$work/web/Dockerfile" <<'DOCKERFILE'
 FROM demo/debian:bookworm AS site
 RUN mkdir -p /site && echo "hello from a berth-built image, $(date -u +%F)" > /site/index.html
 FROM demo/debian:bookworm
-RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-minimal >/dev/null && rm -rf /var/lib/apt/lists/*
+RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 >/dev/null && rm -rf /var/lib/apt/lists/*
 COPY --from=site /site /srv/site
 WORKDIR /srv/site
 HEALTHCHECK --interval=1s CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/')"
