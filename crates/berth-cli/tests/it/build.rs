@@ -563,6 +563,25 @@ fn dockerfile_from_stdin_onbuild_and_ignore_file_beside_dockerfile() {
     std::fs::write(c.path("child/.dockerignore"), "keep.txt\n").unwrap();
     let f = c.path("child/build/App.Dockerfile");
     build(&c, &["-f", f.to_str().unwrap(), "-t", "child:1", &dir]).ok();
+    // A whole context as a (gzip) tar on stdin.
+    let tctx = c.path("tarctx");
+    std::fs::create_dir_all(&tctx).unwrap();
+    std::fs::write(tctx.join("keep.txt"), "k").unwrap();
+    std::fs::write(
+        tctx.join("Dockerfile"),
+        "FROM base:1\nCOPY keep.txt /from-tar\n",
+    )
+    .unwrap();
+    let tarball = c.path("ctx.tgz");
+    sh(&format!(
+        "tar -C {} -czf {} .",
+        tctx.display(),
+        tarball.display()
+    ));
+    c.berth_stdin(&["build", "-q", "-t", "fromtar:1", "-"], &tarball)
+        .ok();
+    c.berth(&["run", "--rm", "fromtar:1", "test", "-f", "/from-tar"])
+        .ok();
     let out = c
         .berth(&[
             "run",
