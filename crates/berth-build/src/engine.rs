@@ -665,8 +665,7 @@ impl Builder<'_> {
         } else {
             match self.store.step_inputs(&position)? {
                 None => "no earlier build ran this step".into(),
-                Some((old_key, old)) if old_key == key.to_string() => {
-                    let _ = old;
+                Some((old_key, _)) if old_key == key.to_string() => {
                     "its cache record is gone (pruned)".into()
                 }
                 Some((_, old)) => {
@@ -1144,11 +1143,9 @@ impl Builder<'_> {
                 if only_heredoc {
                     let body = r.heredocs[0].content();
                     if body.starts_with("#!") {
-                        // A script with its own interpreter: write it and run it.
-                        let root =
-                            RootDir::open(&m.rootfs).map_err(io_err("open the build root"))?;
+                        // A script with its own interpreter: written beside the bundle and
+                        // bind-mounted into /dev (a tmpfs), so it is not in the layer.
                         let p = PathBuf::from(format!("/dev/.berth-heredoc-{no}"));
-                        let _ = root;
                         let script = dir.join("heredoc");
                         std::fs::write(&script, &body).map_err(io_err("write the heredoc"))?;
                         std::fs::set_permissions(
@@ -1156,7 +1153,13 @@ impl Builder<'_> {
                             std::os::unix::fs::PermissionsExt::from_mode(0o755),
                         )
                         .map_err(io_err("chmod the heredoc"))?;
-                        vec![p.display().to_string()]
+                        // Run through its interpreter, so the command checked before the
+                        // start (which the mount does not cover yet) is the interpreter.
+                        let first = body.lines().next().unwrap_or("");
+                        let mut a: Vec<String> =
+                            first[2..].split_whitespace().map(str::to_string).collect();
+                        a.push(p.display().to_string());
+                        a
                     } else {
                         let mut a = shell.clone();
                         a.push(body);
@@ -1177,14 +1180,15 @@ impl Builder<'_> {
         };
         let mut env = env_for_run(st, ins);
         let mut mounts: Vec<Mount> = Vec::new();
-        if args
-            .first()
-            .is_some_and(|a| a.starts_with("/dev/.berth-heredoc-"))
+        if let Some(script) = args
+            .iter()
+            .find(|a| a.starts_with("/dev/.berth-heredoc-"))
+            .cloned()
         {
             mounts.push(Mount {
                 kind: "bind".into(),
                 source: dir.join("heredoc").display().to_string(),
-                target: args[0].clone(),
+                target: script,
                 read_only: true,
                 options: vec![],
             });
@@ -1505,8 +1509,6 @@ impl Builder<'_> {
 
     /// `--squash`: the layers the build added become one.
     fn squash(&self, mut st: State) -> Result<State> {
-        let target = self.graph.nodes.len() - 1;
-        let _ = target;
         let base_len = self.base_layer_count();
         if st.layers.len() <= base_len + 1 {
             return Ok(st);

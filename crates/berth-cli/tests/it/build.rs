@@ -319,6 +319,7 @@ fn outputs_secrets_cache_mounts_heredocs_archives_and_squash() {
          RUN --mount=type=secret,id=token,required=true cat /run/secrets/token > /dev/null && test ! -e /run/secrets/token.copy\n\
          RUN --mount=type=cache,target=/cache echo run >> /cache/count && wc -l < /cache/count > /count\n\
          RUN <<EOF\necho from-heredoc > /heredoc.txt\nEOF\n\
+         RUN <<EOF\n#!/bin/sh\necho shebang > /shebang.txt\nEOF\n\
          COPY <<EOF /etc/motd\nhello $NAME\nEOF\n\
          COPY --chown=app:app --chmod=640 a.txt /home/app/\n",
         &[("a.txt", "a\n")],
@@ -351,6 +352,10 @@ fn outputs_secrets_cache_mounts_heredocs_archives_and_squash() {
     assert_eq!(
         std::fs::read_to_string(out.join("heredoc.txt")).unwrap(),
         "from-heredoc\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("shebang.txt")).unwrap(),
+        "shebang\n"
     );
     assert!(
         !out.join("run/secrets/token").exists(),
