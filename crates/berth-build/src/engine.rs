@@ -920,15 +920,8 @@ impl Builder<'_> {
                 Source::Path(p) => {
                     let sel = self.ctx.select(p, &excl)?;
                     for (top, picked) in &sel.roots {
-                        let base = if parents {
-                            dest_path.join(top)
-                        } else if picked.first().is_some_and(|e| e.meta.is_dir()) {
-                            dest_path.clone()
-                        } else if dest_is_dir {
-                            dest_path.join(top.file_name().unwrap_or_default())
-                        } else {
-                            dest_path.clone()
-                        };
+                        let src_is_dir = picked.first().is_some_and(|e| e.meta.is_dir());
+                        let base = copy_target(&dest_path, top, parents, src_is_dir, dest_is_dir);
                         for e in picked {
                             if extract
                                 && e.rel.as_os_str().is_empty()
@@ -989,15 +982,7 @@ impl Builder<'_> {
                 let meta = top
                     .metadata()
                     .map_err(io_err(format!("stat {}", top.display())))?;
-                let base = if parents {
-                    dest_path.join(&rel_top)
-                } else if meta.is_dir() {
-                    dest_path.clone()
-                } else if dest_is_dir {
-                    dest_path.join(top.file_name().unwrap_or_default())
-                } else {
-                    dest_path.clone()
-                };
+                let base = copy_target(&dest_path, &rel_top, parents, meta.is_dir(), dest_is_dir);
                 let mut it = walkdir::WalkDir::new(&top).sort_by_file_name().into_iter();
                 while let Some(e) = it.next() {
                     let e = e.map_err(|e| Error::Input(format!("read the source stage: {e}")))?;
@@ -1696,6 +1681,25 @@ fn resolve_in(root: &RootDir, host_root: &Path, src: &str) -> Result<Vec<PathBuf
     Ok(out)
 }
 
+/// Where a COPY source `top` (context- or root-relative) lands: under its own path with
+/// `--parents`, a directory's contents into the destination, a file into a destination
+/// directory by its name, or at the destination itself.
+fn copy_target(
+    dest: &Path,
+    top: &Path,
+    parents: bool,
+    src_is_dir: bool,
+    dest_is_dir: bool,
+) -> PathBuf {
+    if parents {
+        dest.join(top)
+    } else if !src_is_dir && dest_is_dir {
+        dest.join(top.file_name().unwrap_or_default())
+    } else {
+        dest.to_path_buf()
+    }
+}
+
 fn dest_path(st: &State, dest: &str) -> PathBuf {
     let wd = if st.config.config.working_dir.is_empty() {
         "/"
@@ -1715,12 +1719,7 @@ fn is_archive(p: &Path) -> bool {
         return false;
     };
     let n = std::io::Read::read(&mut f, &mut head).unwrap_or(0);
-    let head = &head[..n];
-    let c = berth_image::compression::Compression::detect(head);
-    if c != berth_image::compression::Compression::None {
-        return true;
-    }
-    head.len() >= 262 && &head[257..262] == b"ustar"
+    berth_image::compression::Compression::is_archive(&head[..n])
 }
 
 fn download(url: &str) -> Result<Vec<u8>> {

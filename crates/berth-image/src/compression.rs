@@ -32,6 +32,13 @@ impl Compression {
         }
     }
 
+    /// Whether a stream starting with `head` is a tar archive, compressed or not (the
+    /// `ustar` magic of the first header, or a compression berth reads).
+    pub fn is_archive(head: &[u8]) -> bool {
+        Compression::detect(head) != Compression::None
+            || (head.len() >= 262 && &head[257..262] == b"ustar")
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",

@@ -219,7 +219,7 @@ impl Runtime {
     }
 }
 
-fn hosts_file(c: &Container, addr: Option<(Ipv4Addr, Ipv4Addr)>) -> String {
+pub(crate) fn hosts_file(c: &Container, addr: Option<(Ipv4Addr, Ipv4Addr)>) -> String {
     let h = &c.config.hostname;
     let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     match addr {

@@ -47,19 +47,6 @@ impl Runtime {
         } else {
             t.config.hostname.clone()
         };
-        std::fs::write(t.dir.join("hostname"), format!("{hostname}\n"))
-            .map_err(io_err("write hostname"))?;
-        std::fs::write(
-            t.dir.join("hosts"),
-            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
-        )
-        .map_err(io_err("write hosts"))?;
-        let resolv = if t.config.network == "host" {
-            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
-        } else {
-            crate::resolv_conf()
-        };
-        std::fs::write(t.dir.join("resolv.conf"), resolv).map_err(io_err("write resolv.conf"))?;
         let mut config = t.config.clone();
         config.hostname = hostname;
         let c = Container {
@@ -69,6 +56,16 @@ impl Runtime {
             config,
             state: Default::default(),
         };
+        std::fs::write(t.dir.join("hostname"), format!("{}\n", c.config.hostname))
+            .map_err(io_err("write hostname"))?;
+        std::fs::write(t.dir.join("hosts"), crate::network::hosts_file(&c, None))
+            .map_err(io_err("write hosts"))?;
+        let resolv = if t.config.network == "host" {
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+        } else {
+            crate::resolv_conf()
+        };
+        std::fs::write(t.dir.join("resolv.conf"), resolv).map_err(io_err("write resolv.conf"))?;
         let spec = spec::build(
             &c,
             &user,

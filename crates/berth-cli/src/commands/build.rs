@@ -83,9 +83,7 @@ fn stdin_context(tmp: &Path) -> Result<(PathBuf, Option<String>)> {
         .context("cannot read the build context from stdin")?;
     let dir = tmp.join("context");
     std::fs::create_dir_all(&dir)?;
-    let compressed = berth_image::Compression::detect(&data) != berth_image::Compression::None;
-    let is_tar = data.len() >= 262 && &data[257..262] == b"ustar";
-    if compressed || is_tar {
+    if berth_image::Compression::is_archive(&data) {
         let (_, r) = berth_image::compression::auto_decompress(&data[..])?;
         berth_image::layer::unpack_layer(r, &dir, berth_image::layer::DevicePolicy::Skip)
             .context("the build context on stdin is not a valid tar")?;
