@@ -770,6 +770,7 @@ impl Builder<'_> {
             &dir.join("work"),
             &dir.join("rootfs"),
             &dir.join("empty"),
+            false,
         )
         .map_err(io_err("mount the build step's filesystem"))?;
         Ok(Mounted {
@@ -1258,6 +1259,7 @@ impl Builder<'_> {
                                 &vd.join("work"),
                                 &vd.join("rootfs"),
                                 &vd.join("empty"),
+                                true,
                             )
                             .map_err(io_err("mount a writable bind"))?;
                             views.push(Mounted {

@@ -10,6 +10,7 @@ mod progress;
 use clap::Parser;
 
 fn main() {
+    berth_runtime::timing::begin();
     let args = cli::Cli::parse();
     if args.command.prints_listing() {
         restore_sigpipe();
@@ -18,6 +19,7 @@ fn main() {
     if !matches!(args.command, cli::Command::Oci(_)) {
         output::init_logging(args.debug);
     }
+    berth_runtime::timing::mark("parsed");
     let code = match commands::run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -25,6 +27,7 @@ fn main() {
             commands::exit_code_for(&e)
         }
     };
+    berth_runtime::timing::mark("exit");
     std::process::exit(code);
 }
 

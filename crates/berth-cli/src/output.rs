@@ -4,7 +4,13 @@ use serde_json::Value;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn init_logging(debug: bool) {
-    let filter = if debug { "debug" } else { "warn" };
+    // libcontainer runs in this process for containers without a terminal; what it has
+    // to say reaches us as errors, its warnings ("cgroup hugetlb not supported") are noise.
+    let filter = if debug {
+        "debug"
+    } else {
+        "warn,libcontainer=off,libcgroups=off"
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")

@@ -44,6 +44,11 @@ impl Executor {
         }
     }
 
+    /// berth's own runtime (libcontainer), which the monitor may also call in-process.
+    pub fn is_builtin(&self) -> bool {
+        self.prefix.first().is_some_and(|p| p == "oci")
+    }
+
     fn name(&self) -> String {
         self.binary.display().to_string()
     }

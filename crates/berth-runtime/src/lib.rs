@@ -6,6 +6,7 @@
 //! berth-store; the OCI runtime that does the namespace work is an executor (runc or any
 //! OCI runtime binary).
 
+pub mod cgroup_warm;
 pub mod commit;
 pub mod cp;
 pub mod executor;
@@ -21,6 +22,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod stats;
 pub mod task;
+pub mod timing;
 pub mod volumes;
 
 pub use model::{
@@ -126,6 +128,7 @@ impl Runtime {
             &dir.join("work"),
             &target,
             &dir.join("empty"),
+            c.config.auto_remove,
         )
         .map_err(io_err(format!("mount the rootfs of {}", c.name)))?;
         Ok(target)
@@ -160,6 +163,7 @@ impl Runtime {
     /// `berth create`: resolves the image, unpacks its layers, prepares the container's
     /// directory and records it. Nothing runs yet.
     pub fn create(&self, opts: CreateOptions) -> Result<Container> {
+        crate::timing::mark("create");
         let image = self.store.resolve(&opts.image)?;
         let img_cfg = self.store.config(&image)?;
         let ic = &img_cfg.config;

@@ -41,7 +41,9 @@ impl Runtime {
     /// Mounts the rootfs, checks the user and the command, seeds new volumes, writes `config.json`.
     fn prepare(&self, c: &Container, netns: Option<&std::path::Path>) -> Result<()> {
         let dir = self.dir(&c.id);
+        crate::timing::mark("prepare");
         let rootfs_dir = self.mount_rootfs(c)?;
+        crate::timing::mark("mounted");
         let root = RootDir::open(&rootfs_dir).map_err(io_err("open the rootfs"))?;
         let user = resolve_user(&root, &c.config.user).map_err(|m| Error::Command {
             code: 126,
@@ -73,6 +75,7 @@ impl Runtime {
             },
         )
         .map_err(Error::Invalid)?;
+        crate::timing::mark("spec built");
         std::fs::write(
             dir.join("config.json"),
             serde_json::to_vec_pretty(&spec).expect("serialises"),
@@ -89,6 +92,16 @@ impl Runtime {
         ready: &mut Option<Ready<'_>>,
     ) -> Outcome {
         let dir = self.dir(&c.id);
+        let exe = self.executor(c);
+        let terminal = attach.is_some_and(|a| a.terminal);
+        // The built-in runtime without a terminal runs in this process (no `berth oci`
+        // child): only while no other thread exists, see `oci::single_threaded`.
+        let in_process = !terminal && exe.is_builtin() && crate::oci::single_threaded();
+        let warm = crate::cgroup_warm::start(if in_process {
+            Duration::from_secs(3600) // stopped right after the start, below
+        } else {
+            Duration::from_secs(2)
+        });
         let netns = match self.setup_network(c) {
             Ok(ns) => ns,
             Err(e) => return Outcome::Failed(125, e.to_string()),
@@ -100,12 +113,143 @@ impl Runtime {
             };
             return Outcome::Failed(code, e.to_string());
         }
+        let log = match LogWriter::open(
+            &dir.join(LOG_FILE),
+            c.config.log_max_size,
+            c.config.log_max_files,
+        ) {
+            Ok(l) => Arc::new(l),
+            Err(e) => return Outcome::Failed(125, format!("open the container log: {e}")),
+        };
+        let _ = exe.delete(&c.id); // a leftover from a crash would make `run` fail
+        let started = if in_process {
+            self.start_in_process(c, attach, warm)
+        } else {
+            self.start_runtime_child(c, &exe, attach, &log)
+        };
+        let mut running = match started {
+            Ok(r) => r,
+            Err((code, msg)) => return Outcome::Failed(code, msg),
+        };
+        running.pumps = spawn_pumps(running.pipes.take(), &log, attach.is_some());
+        if let Some(f) = &running.forwarder {
+            f.target.store(running.signal_target, Ordering::SeqCst);
+            let held = f.pending.swap(0, Ordering::SeqCst);
+            if held > 0 {
+                send_signal(running.signal_target, held);
+            }
+        }
+        crate::timing::mark("started");
+        let _ = self.update(&c.id, |x| {
+            x.state.status = Status::Running;
+            x.state.pid = running.pid;
+            x.state.monitor_pid = std::process::id() as i32;
+            x.state.started_at = Some(now());
+            x.state.finished_at = None;
+            x.state.exit_code = None;
+            x.state.error.clear();
+            x.state.oom_killed = false;
+            if x.config.healthcheck.is_some() {
+                x.state.health = Some(Health {
+                    status: "starting".into(),
+                    ..Default::default()
+                });
+            }
+        });
+        if let Some(r) = ready.take() {
+            r(Ok(()));
+        }
+        let stop_health = Arc::new(AtomicBool::new(false));
+        let health = c.config.healthcheck.clone().map(|h| {
+            let stop = stop_health.clone();
+            let rt_root = self.store.root().to_path_buf();
+            let id = c.id.clone();
+            let runtime = c.config.runtime.clone();
+            std::thread::spawn(move || health_loop(&rt_root, &id, &runtime, &h, &stop))
+        });
+        crate::timing::mark("recorded running");
+        let code = running.wait();
+        crate::timing::mark("runtime exited");
+        stop_health.store(true, Ordering::SeqCst);
+        if let Some(f) = &running.forwarder {
+            f.target.store(0, Ordering::SeqCst);
+        }
+        for p in running.pumps.drain(..) {
+            let _ = p.join();
+        }
+        if let Some(h) = health {
+            let _ = h.join();
+        }
+        match running.finish(code) {
+            Ok(code) => Outcome::Exited(code),
+            Err((code, msg)) => Outcome::Failed(code, msg),
+        }
+    }
+
+    /// Creates and starts the container with libcontainer in this process.
+    fn start_in_process(
+        &self,
+        c: &Container,
+        attach: Option<Attach>,
+        warm: Option<crate::cgroup_warm::AttachWarmer>,
+    ) -> std::result::Result<Running, (i32, String)> {
+        let failed = |what: &str, e: std::io::Error| (125, format!("{what}: {e}"));
+        let (out_r, out_w) = std::io::pipe().map_err(|e| failed("create a pipe", e))?;
+        let (err_r, err_w) = std::io::pipe().map_err(|e| failed("create a pipe", e))?;
+        let stdin: std::os::fd::OwnedFd = if attach.is_some_and(|a| a.stdin) {
+            std::os::fd::AsFd::as_fd(&std::io::stdin())
+                .try_clone_to_owned()
+                .map_err(|e| failed("duplicate stdin", e))?
+        } else {
+            std::fs::File::open("/dev/null")
+                .map_err(|e| failed("open /dev/null", e))?
+                .into()
+        };
+        // Signals that come before the start wait in `pending` (no thread may exist yet).
+        let early = attach.map(|_| EarlySignals::catch());
         let exe = self.executor(c);
+        let started = crate::oci::InProcess::start(
+            &exe.state,
+            &self.dir(&c.id),
+            &c.id,
+            crate::oci::Stdio3 {
+                stdin,
+                stdout: out_w.into(),
+                stderr: err_w.into(),
+            },
+        );
+        if let Some(w) = warm {
+            w.finish();
+        }
+        let container = started.map_err(|m| (126, m))?;
+        let pid = container.init.as_raw();
+        let forwarder = attach.map(|a| forward_signals(a.terminal));
+        if let (Some(e), Some(f)) = (early, &forwarder) {
+            e.hand_over(f);
+        }
+        Ok(Running {
+            pid,
+            signal_target: pid,
+            pipes: Some((Box::new(out_r), Box::new(err_r))),
+            pumps: Vec::new(),
+            forwarder,
+            waiter: Waiter::InProcess(container),
+        })
+    }
+
+    /// Starts `<runtime> run` as a child and waits until it reports the container's pid.
+    fn start_runtime_child(
+        &self,
+        c: &Container,
+        exe: &crate::executor::Executor,
+        attach: Option<Attach>,
+        log: &Arc<LogWriter>,
+    ) -> std::result::Result<Running, (i32, String)> {
+        let dir = self.dir(&c.id);
         let pid_file = dir.join("init.pid");
         let runtime_log = dir.join("runtime.log");
         let _ = std::fs::remove_file(&pid_file);
         let _ = std::fs::remove_file(&runtime_log);
-        let _ = exe.delete(&c.id); // a leftover from a crash would make `run` fail
         let mut cmd = exe.run_command(&c.id, &dir, &pid_file, &runtime_log);
         let terminal = attach.is_some_and(|a| a.terminal);
         if terminal {
@@ -122,57 +266,23 @@ impl Runtime {
             // Its own process group: terminal signals reach berth, which forwards them once.
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         }
-        let mut child: Child = match cmd.spawn() {
-            Ok(ch) => ch,
-            Err(e) => {
-                return Outcome::Failed(
-                    125,
-                    format!(
-                        "cannot start the OCI runtime {}: {e} (apt-get install runc)",
-                        exe.binary.display()
-                    ),
-                )
-            }
-        };
-        let log = match LogWriter::open(
-            &dir.join(LOG_FILE),
-            c.config.log_max_size,
-            c.config.log_max_files,
-        ) {
-            Ok(l) => Arc::new(l),
-            Err(e) => return Outcome::Failed(125, format!("open the container log: {e}")),
-        };
-        let mut pumps = Vec::new();
-        for (stream, pipe) in [
+        crate::timing::mark("spawn runtime");
+        let mut child: Child = cmd.spawn().map_err(|e| {
             (
-                "stdout",
-                child
-                    .stdout
-                    .take()
-                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            ),
-            (
-                "stderr",
-                child
-                    .stderr
-                    .take()
-                    .map(|p| Box::new(p) as Box<dyn Read + Send>),
-            ),
-        ] {
-            if let Some(pipe) = pipe {
-                let log = log.clone();
-                let echo = attach.is_some();
-                pumps.push(std::thread::spawn(move || {
-                    if !echo {
-                        pump(pipe, stream, &log, None);
-                    } else if stream == "stdout" {
-                        pump(pipe, stream, &log, Some(&mut std::io::stdout()));
-                    } else {
-                        pump(pipe, stream, &log, Some(&mut std::io::stderr()));
-                    }
-                }));
-            }
-        }
+                125,
+                format!(
+                    "cannot start the OCI runtime {}: {e} (apt-get install runc)",
+                    exe.binary.display()
+                ),
+            )
+        })?;
+        let pipes = match (child.stdout.take(), child.stderr.take()) {
+            (Some(o), Some(e)) => Some((
+                Box::new(o) as Box<dyn Read + Send>,
+                Box::new(e) as Box<dyn Read + Send>,
+            )),
+            _ => None,
+        };
         let runtime_pid = child.id() as i32;
         // Signals that come before the container runs wait: the runtime blocks (and so
         // forwards) them only once the container started; earlier they would kill it.
@@ -200,84 +310,33 @@ impl Runtime {
                 },
             ));
         };
-        if let (Some(f), Some(_)) = (&forwarder, pid) {
-            f.target.store(runtime_pid, Ordering::SeqCst);
-            let held = f.pending.swap(0, Ordering::SeqCst);
-            if held > 0 {
-                send_signal(runtime_pid, held);
-            }
-        }
         let Some(pid) = pid else {
             let status = child.wait().ok();
-            for p in pumps {
+            // Drain the output so that what the runtime printed is not lost.
+            for p in spawn_pumps(pipes, log, attach.is_some()) {
                 let _ = p.join();
             }
             let msg = runtime_error(&runtime_log).unwrap_or_else(|| {
                 format!("the OCI runtime exited with {status:?} before the container started")
             });
-            return Outcome::Failed(126, msg);
+            return Err((126, msg));
         };
-        let _ = self.update(&c.id, |x| {
-            x.state.status = Status::Running;
-            x.state.pid = pid;
-            x.state.monitor_pid = std::process::id() as i32;
-            x.state.started_at = Some(now());
-            x.state.finished_at = None;
-            x.state.exit_code = None;
-            x.state.error.clear();
-            x.state.oom_killed = false;
-            if x.config.healthcheck.is_some() {
-                x.state.health = Some(Health {
-                    status: "starting".into(),
-                    ..Default::default()
-                });
-            }
-        });
-        if let Some(r) = ready.take() {
-            r(Ok(()));
-        }
-        let stop_health = Arc::new(AtomicBool::new(false));
-        let health = c.config.healthcheck.clone().map(|h| {
-            let stop = stop_health.clone();
-            let rt_root = self.store.root().to_path_buf();
-            let id = c.id.clone();
-            let runtime = c.config.runtime.clone();
-            std::thread::spawn(move || health_loop(&rt_root, &id, &runtime, &h, &stop))
-        });
-        let status = child.wait();
-        stop_health.store(true, Ordering::SeqCst);
-        if let Some(f) = forwarder {
-            f.target.store(0, Ordering::SeqCst);
-        }
-        for p in pumps {
-            let _ = p.join();
-        }
-        if let Some(h) = health {
-            let _ = h.join();
-        }
-        let code = match status {
-            Ok(s) => s.code().unwrap_or_else(|| {
-                128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)
-            }),
-            Err(_) => 255,
-        };
-        // The runtime logs an error only when it failed (after the init existed, e.g. a
-        // start that did not go through): that is not the container's exit code.
-        if let Some(msg) = runtime_error(&runtime_log) {
-            let code = if msg.contains("not found") || msg.contains("no such file") {
-                127
-            } else {
-                126
-            };
-            return Outcome::Failed(code, msg);
-        }
-        Outcome::Exited(code)
+        Ok(Running {
+            pid,
+            signal_target: runtime_pid,
+            pipes,
+            pumps: Vec::new(),
+            forwarder,
+            waiter: Waiter::Child(child, runtime_log),
+        })
     }
 
     /// Tears down what one run set up (the runtime's record, the rootfs mount).
     fn teardown(&self, c: &Container) {
         let _ = self.executor(c).delete(&c.id);
+        crate::timing::mark("executor delete");
         let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
+        crate::timing::mark("unmounted");
         if let Err(e) = self.teardown_network(&c.id) {
             eprintln!("berth: container {}: release its network: {e}", c.name);
         }
@@ -297,6 +356,7 @@ impl Runtime {
             let began = Instant::now();
             let outcome = self.run_once(&c, attach, &mut ready);
             self.teardown(&c);
+            crate::timing::mark("torn down");
             let (code, failed_msg) = match outcome {
                 Outcome::Failed(code, msg) => (code, Some(msg)),
                 Outcome::Exited(code) => (code, None),
@@ -361,7 +421,9 @@ impl Runtime {
     /// After the last run: `--rm` removes the container.
     fn finish(&self, c: &Container) -> Result<()> {
         if c.config.auto_remove {
+            crate::timing::mark("remove");
             self.remove(&c.id, true, true)?;
+            crate::timing::mark("removed");
         }
         Ok(())
     }
@@ -435,6 +497,133 @@ impl Runtime {
     }
 }
 
+type Pipes = (Box<dyn Read + Send>, Box<dyn Read + Send>);
+
+/// A started container, as the monitor holds it until it ends.
+struct Running {
+    /// The container's init (host pid).
+    pid: i32,
+    /// Where forwarded signals go: the init itself, or the runtime child that forwards them.
+    signal_target: i32,
+    /// The container's stdout and stderr, until the pumps take them.
+    pipes: Option<Pipes>,
+    pumps: Vec<std::thread::JoinHandle<()>>,
+    forwarder: Option<Forwarder>,
+    waiter: Waiter,
+}
+
+enum Waiter {
+    /// `<runtime> run` as our child, and its log.
+    Child(Child, PathBuf),
+    /// libcontainer in this process; the init is our child.
+    InProcess(crate::oci::InProcess),
+}
+
+impl Running {
+    /// Waits for the container to end; its exit code.
+    fn wait(&mut self) -> i32 {
+        match &mut self.waiter {
+            Waiter::Child(child, _) => match child.wait() {
+                Ok(s) => s.code().unwrap_or_else(|| {
+                    128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)
+                }),
+                Err(_) => 255,
+            },
+            Waiter::InProcess(c) => c.wait(),
+        }
+    }
+
+    /// After the end: forgets the container in the runtime. A runtime child logs an error
+    /// only when it failed after the init existed (e.g. a start that did not go through):
+    /// then `code` is not the container's exit code.
+    fn finish(self, code: i32) -> std::result::Result<i32, (i32, String)> {
+        match self.waiter {
+            Waiter::Child(_, log) => match runtime_error(&log) {
+                Some(msg) => {
+                    let code = if msg.contains("not found") || msg.contains("no such file") {
+                        127
+                    } else {
+                        126
+                    };
+                    Err((code, msg))
+                }
+                None => Ok(code),
+            },
+            Waiter::InProcess(c) => {
+                // A failure here leaves the record to `teardown`, which deletes it again.
+                let _ = c.delete();
+                crate::timing::mark("runtime record deleted");
+                Ok(code)
+            }
+        }
+    }
+}
+
+/// Threads copying the container's output into its log (and to ours when attached).
+fn spawn_pumps(
+    pipes: Option<Pipes>,
+    log: &Arc<LogWriter>,
+    echo: bool,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let Some((out, err)) = pipes else {
+        return Vec::new();
+    };
+    [("stdout", out), ("stderr", err)]
+        .into_iter()
+        .map(|(stream, pipe)| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                if !echo {
+                    pump(pipe, stream, &log, None);
+                } else if stream == "stdout" {
+                    pump(pipe, stream, &log, Some(&mut std::io::stdout()));
+                } else {
+                    pump(pipe, stream, &log, Some(&mut std::io::stderr()));
+                }
+            })
+        })
+        .collect()
+}
+
+/// Signals that arrive while the container is being created in this process, when no
+/// thread may exist yet: caught by a flag-setting handler, then handed to the forwarder.
+struct EarlySignals {
+    ids: Vec<signal_hook::SigId>,
+    last: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl EarlySignals {
+    fn catch() -> EarlySignals {
+        let last = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ids = forwarded_signals(false)
+            .into_iter()
+            .filter_map(|s| signal_hook::flag::register_usize(s, last.clone(), s as usize).ok())
+            .collect();
+        EarlySignals { ids, last }
+    }
+
+    fn hand_over(self, f: &Forwarder) {
+        for id in self.ids {
+            signal_hook::low_level::unregister(id);
+        }
+        let s = self.last.swap(0, Ordering::SeqCst);
+        if s > 0 {
+            f.pending.store(s as i32, Ordering::SeqCst);
+        }
+    }
+}
+
+/// What a foreground `run` forwards. With a terminal, SIGINT and SIGQUIT reach the
+/// container from the terminal itself (it is in the foreground group).
+fn forwarded_signals(terminal: bool) -> Vec<i32> {
+    use signal_hook::consts::*;
+    let mut sigs = vec![SIGTERM, SIGHUP, SIGUSR1, SIGUSR2];
+    if !terminal {
+        sigs.extend([SIGINT, SIGQUIT]);
+    }
+    sigs
+}
+
 /// Forwards SIGINT/SIGTERM/... to the runtime process (which passes them to the container).
 /// Where forwarded signals go (0: nowhere yet), and the last one that came before.
 struct Forwarder {
@@ -455,10 +644,8 @@ fn forward_signals(terminal: bool) -> Forwarder {
     use signal_hook::consts::*;
     let target = Arc::new(AtomicI32::new(0));
     let pending = Arc::new(AtomicI32::new(0));
-    let mut sigs = vec![SIGTERM, SIGHUP, SIGUSR1, SIGUSR2];
-    if !terminal {
-        sigs.extend([SIGINT, SIGQUIT]);
-    } else {
+    let sigs = forwarded_signals(terminal);
+    if terminal {
         // The terminal delivers these to the whole foreground group; just survive them.
         let _ = signal_hook::flag::register(SIGINT, Arc::new(AtomicBool::new(false)));
         let _ = signal_hook::flag::register(SIGQUIT, Arc::new(AtomicBool::new(false)));

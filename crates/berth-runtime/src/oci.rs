@@ -141,37 +141,9 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
     } else {
         None
     };
-    let mut container = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(libcontainer::workload::default::DefaultExecutor {})
-        .with_root_path(root)
-        .map_err(err("root path"))?
-        // No pid file from libcontainer: it writes one at create, before the container
-        // runs and before its state says so; an `exec` that trusted it could fail with
-        // "incompatible container status". Ours is written after start, below.
-        .with_pid_file(None::<std::path::PathBuf>)
-        .map_err(err("pid file"))?
-        .with_console_socket(console.as_ref().map(|(p, _)| p.clone()))
-        .validate_id()
-        .map_err(err("container id"))?
-        .as_init(bundle)
-        .with_systemd(false)
-        .with_detach(true)
-        .build()
-        .map_err(err("create container"))?;
-    // A new network namespace starts with loopback down; Docker's (and runc's) is up.
-    let new_netns = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter().any(|n| {
-                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
-            })
-        });
-    if new_netns {
-        let pid = container.pid().ok_or("the container has no init pid")?;
-        loopback_up(pid.as_raw())?;
-    }
+    crate::timing::mark("oci: spec loaded");
+    let console_path = console.as_ref().map(|(p, _)| p.clone());
+    let mut container = create(root, bundle, id, &spec, console_path, None)?;
     let mut saved_term = None;
     if let Some((path, t)) = console {
         let master = t
@@ -180,7 +152,9 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
         let _ = std::fs::remove_file(path);
         saved_term = bridge(master);
     }
+    crate::timing::mark("oci: created");
     container.start().map_err(err("start container"))?;
+    crate::timing::mark("oci: started");
     let init = container.pid().ok_or("the container has no init pid")?;
     // Blocked only now: the container's processes must not inherit a blocked mask. A
     // child that exited before this is reaped by the first `reap` below.
@@ -201,10 +175,124 @@ pub fn run(root: &Path, bundle: &Path, pid_file: Option<&Path>, id: &str) -> Res
         let _ =
             nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &t);
     }
+    crate::timing::mark("oci: exited");
     if let Err(e) = container.delete(true) {
         eprintln!("berth oci: delete {id}: {e}");
     }
     status
+}
+
+/// The container's standard streams when it is created in this process.
+pub struct Stdio3 {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Creates the container (its init waits for `start`) and brings up its loopback.
+fn create(
+    root: &Path,
+    bundle: &Path,
+    id: &str,
+    spec: &oci_spec::runtime::Spec,
+    console: Option<PathBuf>,
+    stdio: Option<Stdio3>,
+) -> Result<Container> {
+    let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_executor(libcontainer::workload::default::DefaultExecutor {})
+        .with_root_path(root)
+        .map_err(err("root path"))?
+        // No pid file from libcontainer: it writes one at create, before the container
+        // runs and before its state says so; an `exec` that trusted it could fail with
+        // "incompatible container status". Ours is written after start.
+        .with_pid_file(None::<std::path::PathBuf>)
+        .map_err(err("pid file"))?
+        .with_console_socket(console)
+        .validate_id()
+        .map_err(err("container id"))?;
+    if let Some(s) = stdio {
+        builder = builder
+            .with_stdin(s.stdin)
+            .with_stdout(s.stdout)
+            .with_stderr(s.stderr);
+    }
+    let container = builder
+        .as_init(bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(err("create container"))?;
+    // A new network namespace starts with loopback down; Docker's (and runc's) is up.
+    let new_netns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none()
+            })
+        });
+    if new_netns {
+        let pid = container.pid().ok_or("the container has no init pid")?;
+        loopback_up(pid.as_raw())?;
+    }
+    Ok(container)
+}
+
+/// Whether this process runs one thread only. libcontainer forks with a raw `clone3`,
+/// which skips the C library's fork handlers: a lock another thread held at that moment
+/// (the allocator's, say) would stay locked forever in the child.
+pub fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count() == 1)
+        .unwrap_or(false)
+}
+
+/// A container created and started by this process itself, without a `berth oci run`
+/// child: the monitor's fast path for the built-in runtime (no terminal). Its init is
+/// this process's child. Call only while `single_threaded()` holds (threads that sit in
+/// a system call, as `cgroup_warm`'s, are safe too).
+pub struct InProcess {
+    container: Container,
+    pub init: Pid,
+}
+
+impl InProcess {
+    /// Creates and starts the container described by `bundle/config.json`.
+    pub fn start(root: &Path, bundle: &Path, id: &str, stdio: Stdio3) -> Result<InProcess> {
+        std::fs::create_dir_all(root).map_err(|e| format!("create {}: {e}", root.display()))?;
+        let spec = oci_spec::runtime::Spec::load(bundle.join("config.json"))
+            .map_err(|e| format!("load config.json: {e}"))?;
+        let mut container = create(root, bundle, id, &spec, None, Some(stdio))?;
+        let init = container.pid().ok_or("the container has no init pid")?;
+        // Out of our process group before it runs anything, as with a runtime child: a
+        // terminal's Ctrl-C reaches berth, which forwards it once.
+        let _ = nix::unistd::setpgid(init, init);
+        if let Err(e) = container.start() {
+            let _ = container.delete(true);
+            return Err(format!("start container: {e}"));
+        }
+        Ok(InProcess { container, init })
+    }
+
+    /// Waits for the init to end; its exit code (128+N when killed by signal N).
+    pub fn wait(&self) -> i32 {
+        loop {
+            match waitpid(self.init, None) {
+                Ok(WaitStatus::Exited(_, code)) => return code,
+                Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return 255,
+            }
+        }
+    }
+
+    /// Removes the runtime's record and the container's cgroup.
+    pub fn delete(mut self) -> Result<()> {
+        self.container
+            .delete(true)
+            .map_err(err("delete the container"))
+    }
 }
 
 /// Brings `lo` up inside the network namespace of `pid`, from a thread that joins that
@@ -302,10 +390,18 @@ pub struct ExecArgs {
     pub cwd: Option<PathBuf>,
     pub env: Vec<String>,
     pub args: Vec<String>,
+    /// The process's stdin is /dev/null instead of ours.
+    pub null_stdin: bool,
 }
 
-/// `exec`: a new process in a running container; its exit status.
-pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
+/// `exec`: a new process in a running container; its exit status. `warm` (see
+/// `cgroup_warm`) is stopped as soon as the process exists.
+pub fn exec(
+    root: &Path,
+    id: &str,
+    a: ExecArgs,
+    warm: Option<crate::cgroup_warm::AttachWarmer>,
+) -> Result<i32> {
     // libcontainer 0.7 hands a new pty over a console socket only to detached processes.
     // So `exec -t` asks for a detached one, and this process becomes a child subreaper:
     // the detached process is re-parented here when libcontainer's intermediate exits,
@@ -338,13 +434,18 @@ pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         })
         .collect();
-    let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+    let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_executor(libcontainer::workload::default::DefaultExecutor {})
         .with_root_path(root)
         .map_err(err("root path"))?
         .with_console_socket(console.as_ref().map(|(p, _)| p.clone()))
         .validate_id()
-        .map_err(err("container id"))?
+        .map_err(err("container id"))?;
+    if a.null_stdin {
+        let null = std::fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
+        builder = builder.with_stdin(null);
+    }
+    let built = builder
         .as_tenant()
         .with_process(process_file.as_ref())
         .with_detach(a.detach || pty)
@@ -355,8 +456,11 @@ pub fn exec(root: &Path, id: &str, a: ExecArgs) -> Result<i32> {
         .with_user(a.user.map(|u| u.0))
         .with_group(a.user.map(|u| u.1))
         .with_capabilities(a.caps.clone())
-        .build()
-        .map_err(err("exec"))?;
+        .build();
+    if let Some(w) = warm {
+        w.finish();
+    }
+    let pid = built.map_err(err("exec"))?;
     let mut saved = None;
     let mut output = None;
     if let Some((path, t)) = console {

@@ -146,7 +146,17 @@ impl Runtime {
         if matches!(sig.as_str(), "KILL" | "9" | "TERM" | "15") {
             self.update(&c.id, |x| x.state.stop_requested = true)?;
         }
-        self.executor(&c).kill(&c.id, signal)?;
+        if let Err(e) = self.executor(&c).kill(&c.id, signal) {
+            // It may have ended between the check above and the signal.
+            let now = self.refresh(self.get(&c.id)?)?;
+            if now.state.status != Status::Running || !alive(now.state.pid) {
+                return Err(Error::Conflict(format!(
+                    "container {} is not running",
+                    c.name
+                )));
+            }
+            return Err(e.into());
+        }
         Ok(c)
     }
 
@@ -184,10 +194,12 @@ impl Runtime {
         let _ = self.executor(&c).delete(&c.id);
         let dir = self.dir(&c.id);
         rootfs::unmount_overlay(&dir.join("rootfs")).map_err(io_err("unmount the rootfs"))?;
+        crate::timing::mark("rm: unmounted");
         // Before the record goes: the endpoints say what to release.
         self.teardown_network(&c.id)?;
         let vols = self.store.container_volumes(&c.id)?;
         self.store.delete_container(&c.id)?;
+        crate::timing::mark("rm: record deleted");
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_err(format!("remove {}", dir.display())))?;
         }
@@ -203,6 +215,13 @@ impl Runtime {
 
     /// `berth exec`: runs a process in a running container; its exit code.
     pub fn exec(&self, what: &str, o: &ExecOptions) -> Result<i32> {
+        let in_process = !o.tty && crate::oci::single_threaded();
+        // The new process joins the container's cgroup: see cgroup_warm.
+        let warm = crate::cgroup_warm::start(if in_process {
+            Duration::from_secs(3600) // stopped by `oci::exec` once the process exists
+        } else {
+            Duration::from_millis(300)
+        });
         let c = self.refresh(self.get(what)?)?;
         if c.state.status != Status::Running {
             return Err(Error::Conflict(format!(
@@ -232,23 +251,6 @@ impl Runtime {
         check_command(&root, cmd0, path_env)
             .map_err(|(code, message)| Error::Command { code, message })?;
         let exe = self.executor(&c);
-        let mut cmd = exe.command();
-        cmd.arg("exec");
-        if o.tty {
-            cmd.arg("--tty");
-        }
-        if o.detach {
-            cmd.arg("--detach");
-        }
-        if o.privileged {
-            for cap in crate::spec::capabilities(true, &[], &[]).map_err(Error::Invalid)? {
-                cmd.arg("--cap").arg(cap);
-            }
-        }
-        cmd.arg("--user").arg(format!("{}:{}", user.uid, user.gid));
-        for g in &user.additional_gids {
-            cmd.arg("--additional-gids").arg(g.to_string());
-        }
         let cwd = o
             .workdir
             .clone()
@@ -260,6 +262,47 @@ impl Runtime {
                     c.config.cwd.clone()
                 }
             });
+        let caps = if o.privileged {
+            crate::spec::capabilities(true, &[], &[]).map_err(Error::Invalid)?
+        } else {
+            Vec::new()
+        };
+        if in_process && exe.is_builtin() {
+            // The built-in runtime in this process: no `berth oci exec` child.
+            return crate::oci::exec(
+                &exe.state,
+                &c.id,
+                crate::oci::ExecArgs {
+                    tty: false,
+                    detach: o.detach,
+                    caps,
+                    user: Some((user.uid, user.gid)),
+                    additional_gids: user.additional_gids.clone(),
+                    cwd: Some(cwd.into()),
+                    env,
+                    args: o.args.clone(),
+                    null_stdin: !o.interactive,
+                },
+                warm,
+            )
+            .map_err(|message| Error::Command { code: 126, message });
+        }
+        let _warm = warm;
+        let mut cmd = exe.command();
+        cmd.arg("exec");
+        if o.tty {
+            cmd.arg("--tty");
+        }
+        if o.detach {
+            cmd.arg("--detach");
+        }
+        for cap in caps {
+            cmd.arg("--cap").arg(cap);
+        }
+        cmd.arg("--user").arg(format!("{}:{}", user.uid, user.gid));
+        for g in &user.additional_gids {
+            cmd.arg("--additional-gids").arg(g.to_string());
+        }
         cmd.arg("--cwd").arg(cwd);
         for e in &env {
             cmd.arg("--env").arg(e);

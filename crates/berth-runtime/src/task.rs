@@ -24,6 +24,7 @@ impl Runtime {
     /// Runs `t` to the end; `out` receives its output as it comes ("stdout"/"stderr",
     /// bytes). Returns the exit code; `Error::Command` when the command cannot be run.
     pub fn run_task(&self, t: &Task<'_>, out: &(dyn Fn(&str, &[u8]) + Sync)) -> Result<i32> {
+        let _warm = crate::cgroup_warm::start(std::time::Duration::from_secs(1));
         let root = RootDir::open(t.rootfs).map_err(io_err("open the build root"))?;
         let user = resolve_user(&root, &t.config.user).map_err(|m| Error::Command {
             code: 126,

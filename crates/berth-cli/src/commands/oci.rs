@@ -40,7 +40,9 @@ pub fn main(state: &Path, a: OciArgs) -> i32 {
                     cwd,
                     env,
                     args,
+                    null_stdin: false,
                 },
+                None,
             )
         }
         OciVerb::Kill { all, id, signal } => {
