@@ -643,36 +643,10 @@ impl Engine<'_> {
         })
     }
 
-    /// Starts a container and returns once the OCI runtime reports it running: the
-    /// monitor says "started" as soon as the pid file exists, while the runtime may not
-    /// have saved the Running state yet, and an `exec` in that window fails
-    /// ("incompatible container status"). Containers that end at once end the wait too.
+    /// Starts a container; returns once it runs (the monitor reports it started only
+    /// when the OCI runtime says so) or failed to start.
     fn start_container(&self, id: &str) -> Result<Container> {
-        let c = self.rt.start_detached(id)?;
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            let out = self
-                .rt
-                .executor(&c)
-                .command()
-                .args(["state", &c.id])
-                .output();
-            let status = out
-                .ok()
-                .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
-                .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(String::from));
-            match status.as_deref() {
-                // "Stopped" shows up transiently before the runtime saved the init pid.
-                Some(s) if s.eq_ignore_ascii_case("running") => break,
-                _ => {}
-            }
-            match self.rt.get(&c.id) {
-                Ok(x) if running(&x) => {}
-                _ => break,
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(c)
+        Ok(self.rt.start_detached(id)?)
     }
 
     /// Waits until every dependency of `name` meets its condition.

@@ -94,9 +94,11 @@ impl Runtime {
         let dir = self.dir(&c.id);
         let exe = self.executor(c);
         let terminal = attach.is_some_and(|a| a.terminal);
-        // The built-in runtime without a terminal runs in this process (no `berth oci`
-        // child): only while no other thread exists, see `oci::single_threaded`.
-        let in_process = !terminal && exe.is_builtin() && crate::oci::single_threaded();
+        // The built-in runtime without a tty runs in this process (no `berth oci` child):
+        // only while no other thread exists, see `oci::single_threaded`. A tty needs the
+        // child, which receives the pty and copies it.
+        let in_process =
+            !terminal && !c.config.tty && exe.is_builtin() && crate::oci::single_threaded();
         let warm = crate::cgroup_warm::start(if in_process {
             Duration::from_secs(3600) // stopped right after the start, below
         } else {
@@ -252,7 +254,31 @@ impl Runtime {
         let _ = std::fs::remove_file(&runtime_log);
         let mut cmd = exe.run_command(&c.id, &dir, &pid_file, &runtime_log);
         let terminal = attach.is_some_and(|a| a.terminal);
-        if terminal {
+        // A tty but no terminal of ours (`run -d -t`): runc in the foreground wants a
+        // terminal to copy the container's pty to, so it gets one, whose other end we read.
+        let mut pty_master = None;
+        if !terminal && c.config.tty && !exe.is_builtin() {
+            let pty = nix::pty::openpty(None, None)
+                .map_err(|e| (125, format!("allocate a terminal for the runtime: {e}")))?;
+            let slave = std::fs::File::from(pty.slave);
+            let dup = |f: &std::fs::File| {
+                f.try_clone()
+                    .map_err(|e| (125, format!("allocate a terminal for the runtime: {e}")))
+            };
+            cmd.stdin(dup(&slave)?).stdout(dup(&slave)?).stderr(slave);
+            // SAFETY: runs in the child between fork and exec and calls only setsid(2) and
+            // ioctl(2), both async-signal-safe; it touches no memory of the parent.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            pty_master = Some(pty.master);
+        } else if terminal {
             cmd.stdin(Stdio::inherit())
                 .stdout(Stdio::inherit())
                 .stderr(Stdio::inherit());
@@ -276,10 +302,14 @@ impl Runtime {
                 ),
             )
         })?;
-        let pipes = match (child.stdout.take(), child.stderr.take()) {
-            (Some(o), Some(e)) => Some((
+        let pipes = match (child.stdout.take(), child.stderr.take(), pty_master) {
+            (Some(o), Some(e), _) => Some((
                 Box::new(o) as Box<dyn Read + Send>,
                 Box::new(e) as Box<dyn Read + Send>,
+            )),
+            (_, _, Some(m)) => Some((
+                Box::new(PtyReader(std::fs::File::from(m))) as Box<dyn Read + Send>,
+                Box::new(std::io::empty()) as Box<dyn Read + Send>,
             )),
             _ => None,
         };
@@ -321,6 +351,11 @@ impl Runtime {
             });
             return Err((126, msg));
         };
+        if !exe.is_builtin() {
+            // runc writes the pid file at create, before the container runs; an `exec`
+            // in between fails ("incompatible container status"). Ready means running.
+            wait_until_running(exe, &c.id, &mut child);
+        }
         Ok(Running {
             pid,
             signal_target: runtime_pid,
@@ -498,6 +533,39 @@ impl Runtime {
 }
 
 type Pipes = (Box<dyn Read + Send>, Box<dyn Read + Send>);
+
+/// A pty master as a stream: EIO (the last holder of the other end is gone) is its end.
+struct PtyReader(std::fs::File);
+
+impl Read for PtyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf) {
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => Ok(0),
+            r => r,
+        }
+    }
+}
+
+/// Polls `<runtime> state ID` until it says running, the runtime child ends, or 3 s pass.
+fn wait_until_running(exe: &crate::executor::Executor, id: &str, child: &mut Child) {
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let status = exe
+            .command()
+            .args(["state", id])
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(String::from));
+        if status.is_some_and(|s| s.eq_ignore_ascii_case("running"))
+            || !matches!(child.try_wait(), Ok(None))
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 /// A started container, as the monitor holds it until it ends.
 struct Running {

@@ -171,6 +171,35 @@ fn lifecycle(rt: &[&str]) {
         "1000:1000 50:/tmp:1"
     );
     assert_eq!(c.berth(&["exec", "ticker", "nope"]).code(), 127);
+    // exec's stdin is /dev/null without -i, ours with it.
+    let input = c.root().join("exec-input");
+    std::fs::write(&input, "fed\n").unwrap();
+    assert_eq!(
+        c.berth_stdin(&["exec", "ticker", "sh", "-c", "cat; echo end"], &input)
+            .ok()
+            .stdout(),
+        "end\n"
+    );
+    assert_eq!(
+        c.berth_stdin(&["exec", "-i", "ticker", "cat"], &input)
+            .ok()
+            .stdout(),
+        "fed\n"
+    );
+    // A detached container with a tty writes through its pty into the log.
+    c.berth(
+        &[
+            &["run", "-d", "-t", "--name", "tty"],
+            rt,
+            &["bb", "sh", "-c", "test -t 1 && echo on-a-tty"],
+        ]
+        .concat(),
+    )
+    .ok();
+    wait_for("tty log line", Duration::from_secs(5), || {
+        c.berth(&["logs", "tty"]).stdout().contains("on-a-tty")
+    });
+    c.berth(&["rm", "-f", "tty"]).ok();
     let top = c.berth(&["top", "ticker"]).ok().stdout();
     assert!(top.contains("sleep") || top.contains("sh"), "{top}");
     // stop sends the stop signal; the trap exits 0.
