@@ -100,7 +100,8 @@ pub enum Command {
         #[arg(long)]
         format: Option<String>,
     },
-    /// Follow a running container's output until it exits; exit with its code.
+    /// Connect to a running container: its output, and our input when it was started with
+    /// -i (Ctrl-P Ctrl-Q detaches); exit with its code when it ends.
     Attach { container: String },
     /// Manage volumes.
     #[command(subcommand)]

@@ -6,6 +6,7 @@
 //! berth-store; the OCI runtime that does the namespace work is an executor (runc or any
 //! OCI runtime binary).
 
+pub mod attach;
 pub mod cgroup_warm;
 pub mod commit;
 pub mod cp;

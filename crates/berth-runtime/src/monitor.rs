@@ -124,16 +124,39 @@ impl Runtime {
             Err(e) => return Outcome::Failed(125, format!("open the container log: {e}")),
         };
         let _ = exe.delete(&c.id); // a leftover from a crash would make `run` fail
+                                   // Detached with -i: stdin stays open for `berth attach` (not for runc's tty, which
+                                   // reads a terminal of ours instead).
+        let open_stdin =
+            attach.is_none() && c.config.open_stdin && (exe.is_builtin() || !c.config.tty);
+        let stdin_pipe = match open_stdin.then(std::io::pipe).transpose() {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(125, format!("create a pipe: {e}")),
+        };
+        let (stdin_r, stdin_w) = match stdin_pipe {
+            Some((r, w)) => (Some(std::os::fd::OwnedFd::from(r)), Some(w)),
+            None => (None, None),
+        };
         let started = if in_process {
-            self.start_in_process(c, attach, warm)
+            self.start_in_process(c, attach, warm, stdin_r)
         } else {
-            self.start_runtime_child(c, &exe, attach, &log)
+            self.start_runtime_child(c, &exe, attach, &log, stdin_r)
         };
         let mut running = match started {
             Ok(r) => r,
             Err((code, msg)) => return Outcome::Failed(code, msg),
         };
-        running.pumps = spawn_pumps(running.pipes.take(), &log, attach.is_some());
+        // Threads only now: the in-process start forks.
+        let hub = stdin_w.and_then(|w| {
+            crate::attach::Hub::start(&dir, std::fs::File::from(std::os::fd::OwnedFd::from(w)))
+                .map_err(|e| eprintln!("berth: container {}: attach socket: {e}", c.name))
+                .ok()
+        });
+        let echo = match (&hub, attach.is_some()) {
+            (_, true) => Echo::Ours,
+            (Some(h), false) => Echo::Clients(h.clients.clone()),
+            (None, false) => Echo::None,
+        };
+        running.pumps = spawn_pumps(running.pipes.take(), &log, echo);
         if let Some(f) = &running.forwarder {
             f.target.store(running.signal_target, Ordering::SeqCst);
             let held = f.pending.swap(0, Ordering::SeqCst);
@@ -182,6 +205,9 @@ impl Runtime {
         if let Some(h) = health {
             let _ = h.join();
         }
+        if let Some(h) = hub {
+            h.close();
+        }
         match running.finish(code) {
             Ok(code) => Outcome::Exited(code),
             Err((code, msg)) => Outcome::Failed(code, msg),
@@ -194,11 +220,14 @@ impl Runtime {
         c: &Container,
         attach: Option<Attach>,
         warm: Option<crate::cgroup_warm::AttachWarmer>,
+        stdin_pipe: Option<std::os::fd::OwnedFd>,
     ) -> std::result::Result<Running, (i32, String)> {
         let failed = |what: &str, e: std::io::Error| (125, format!("{what}: {e}"));
         let (out_r, out_w) = std::io::pipe().map_err(|e| failed("create a pipe", e))?;
         let (err_r, err_w) = std::io::pipe().map_err(|e| failed("create a pipe", e))?;
-        let stdin: std::os::fd::OwnedFd = if attach.is_some_and(|a| a.stdin) {
+        let stdin: std::os::fd::OwnedFd = if let Some(p) = stdin_pipe {
+            p
+        } else if attach.is_some_and(|a| a.stdin) {
             std::os::fd::AsFd::as_fd(&std::io::stdin())
                 .try_clone_to_owned()
                 .map_err(|e| failed("duplicate stdin", e))?
@@ -246,6 +275,7 @@ impl Runtime {
         exe: &crate::executor::Executor,
         attach: Option<Attach>,
         log: &Arc<LogWriter>,
+        stdin_pipe: Option<std::os::fd::OwnedFd>,
     ) -> std::result::Result<Running, (i32, String)> {
         let dir = self.dir(&c.id);
         let pid_file = dir.join("init.pid");
@@ -283,7 +313,9 @@ impl Runtime {
                 .stdout(Stdio::inherit())
                 .stderr(Stdio::inherit());
         } else {
-            cmd.stdin(if attach.is_some_and(|a| a.stdin) {
+            cmd.stdin(if let Some(p) = stdin_pipe {
+                Stdio::from(p)
+            } else if attach.is_some_and(|a| a.stdin) {
                 Stdio::inherit()
             } else {
                 Stdio::null()
@@ -343,7 +375,12 @@ impl Runtime {
         let Some(pid) = pid else {
             let status = child.wait().ok();
             // Drain the output so that what the runtime printed is not lost.
-            for p in spawn_pumps(pipes, log, attach.is_some()) {
+            let echo = if attach.is_some() {
+                Echo::Ours
+            } else {
+                Echo::None
+            };
+            for p in spawn_pumps(pipes, log, echo) {
                 let _ = p.join();
             }
             let msg = runtime_error(&runtime_log).unwrap_or_else(|| {
@@ -627,11 +664,21 @@ impl Running {
     }
 }
 
-/// Threads copying the container's output into its log (and to ours when attached).
+/// Where the container's output goes besides its log.
+#[derive(Clone)]
+enum Echo {
+    None,
+    /// Our stdout and stderr (a foreground run).
+    Ours,
+    /// The `berth attach` clients of a detached container.
+    Clients(crate::attach::Clients),
+}
+
+/// Threads copying the container's output into its log (and wherever `echo` says).
 fn spawn_pumps(
     pipes: Option<Pipes>,
     log: &Arc<LogWriter>,
-    echo: bool,
+    echo: Echo,
 ) -> Vec<std::thread::JoinHandle<()>> {
     let Some((out, err)) = pipes else {
         return Vec::new();
@@ -640,14 +687,14 @@ fn spawn_pumps(
         .into_iter()
         .map(|(stream, pipe)| {
             let log = log.clone();
-            std::thread::spawn(move || {
-                if !echo {
-                    pump(pipe, stream, &log, None);
-                } else if stream == "stdout" {
-                    pump(pipe, stream, &log, Some(&mut std::io::stdout()));
-                } else {
-                    pump(pipe, stream, &log, Some(&mut std::io::stderr()));
+            let echo = echo.clone();
+            std::thread::spawn(move || match echo {
+                Echo::None => pump(pipe, stream, &log, None),
+                Echo::Ours if stream == "stdout" => {
+                    pump(pipe, stream, &log, Some(&mut std::io::stdout()))
                 }
+                Echo::Ours => pump(pipe, stream, &log, Some(&mut std::io::stderr())),
+                Echo::Clients(mut c) => pump(pipe, stream, &log, Some(&mut c)),
             })
         })
         .collect()

@@ -954,12 +954,20 @@ pub fn stats(root: &Path, names: &[String], format: Option<&str>) -> Result<i32>
     Ok(0)
 }
 
-/// Output only: a detached container's stdin is closed, so there is nothing to send it.
+/// A container started with `-i` takes our stdin and gives its output (Ctrl-P Ctrl-Q
+/// leaves it running); without `-i` its stdin is closed and this follows its output.
 pub fn attach(root: &Path, container: &str) -> Result<i32> {
     let rt = runtime(root)?;
     let c = rt.refresh(rt.get(container)?)?;
     if c.state.status != Status::Running {
         bail!("container {} is not running", c.name);
+    }
+    if let Some(conn) = berth_runtime::attach::connect(&rt.dir(&c.id)) {
+        let raw = c.config.tty && std::io::stdin().is_terminal();
+        return match berth_runtime::attach::session(conn, raw).context("attach")? {
+            berth_runtime::attach::Ended::Detached => Ok(0),
+            berth_runtime::attach::Ended::Output => Ok(rt.wait(&c.id)?),
+        };
     }
     let path = rt.dir(&c.id).join(berth_runtime::logs::LOG_FILE);
     let pos = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

@@ -1095,6 +1095,75 @@ fn stats_and_attach() {
 }
 
 #[test]
+fn attach_sends_stdin_and_detaches() {
+    attach_with_stdin(&[]);
+}
+
+#[test]
+fn runc_parity_attach_sends_stdin_and_detaches() {
+    attach_with_stdin(&["--runtime", "runc"]);
+}
+
+fn attach_with_stdin(rt: &[&str]) {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let input = c.root().join("input");
+    // -d -i: stdin stays open for attach; the container answers and exits with 3.
+    let script = "read l; echo \"got: $l\"; exit 3";
+    c.berth(
+        &[
+            &["run", "-d", "-i", "--name", "r"],
+            rt,
+            &["bb", "sh", "-c", script],
+        ]
+        .concat(),
+    )
+    .ok();
+    std::fs::write(&input, "hello\n").unwrap();
+    let r = c.berth_stdin(&["attach", "r"], &input);
+    assert_eq!(r.code(), 3, "{}", r.stderr());
+    assert_eq!(r.stdout(), "got: hello\n");
+    // Ctrl-P Ctrl-Q leaves the container running; what came before it was delivered.
+    c.berth(
+        &[
+            &["run", "-d", "-i", "--name", "cat"],
+            rt,
+            &["bb", "sh", "-c", "while read l; do echo \"<$l>\"; done"],
+        ]
+        .concat(),
+    )
+    .ok();
+    std::fs::write(&input, "a\nb\n\x10\x11").unwrap();
+    let r = c.berth_stdin(&["attach", "cat"], &input);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(state(&c, "cat")["Status"], "running");
+    wait_for("echoed lines", Duration::from_secs(5), || {
+        c.berth(&["logs", "cat"]).stdout() == "<a>\n<b>\n"
+    });
+    c.berth(&["rm", "-f", "cat"]).ok();
+    if rt.is_empty() {
+        // With a tty the input goes through the container's terminal.
+        c.berth(&[
+            "run",
+            "-d",
+            "-i",
+            "-t",
+            "--name",
+            "tty",
+            "bb",
+            "sh",
+            "-c",
+            "read l; echo \"tty got: $l\"",
+        ])
+        .ok();
+        std::fs::write(&input, "typed\n").unwrap();
+        let r = c.berth_stdin(&["attach", "tty"], &input);
+        assert!(r.stdout().contains("tty got: typed"), "{}", r.stdout());
+    }
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+}
+
+#[test]
 fn system_prune_removes_stopped_containers_and_crash_leftovers() {
     let c = Ctx::new();
     c.busybox("bb");
