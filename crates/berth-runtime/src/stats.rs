@@ -114,7 +114,12 @@ impl Runtime {
                 Cgroup::V2(d) => (
                     read_u64(&d.join("memory.current")).unwrap_or(0),
                     read_u64(&d.join("memory.max")).unwrap_or(host_mem),
-                    read_u64(&d.join("pids.current")).unwrap_or(0),
+                    // Without the pids controller, the members of the cgroup itself.
+                    read_u64(&d.join("pids.current")).unwrap_or_else(|| {
+                        std::fs::read_to_string(d.join("cgroup.procs"))
+                            .map(|p| p.lines().count() as u64)
+                            .unwrap_or(0)
+                    }),
                 ),
                 Cgroup::V1 { memory, pids, .. } => (
                     read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0),
