@@ -745,7 +745,7 @@ impl Engine<'_> {
                 self.say(&say);
                 last_said = say;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

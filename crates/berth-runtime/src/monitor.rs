@@ -828,11 +828,11 @@ fn health_loop(
     let rt = Runtime::new(store);
     let began = Instant::now();
     let exe = rt.executor_for(runtime);
-    // Until the first success the check runs every 250 ms (Docker's start interval, on
+    // Until the first success the check runs every 100 ms (Docker's start interval, on
     // by default here: `compose up --wait` and `service_healthy` should not wait a whole
     // interval for a service that is ready); a failure counts towards `retries` at most
     // once per interval, so "unhealthy" comes no sooner than with the interval alone.
-    const START_INTERVAL_MS: u64 = 250;
+    const START_INTERVAL_MS: u64 = 100;
     let interval = Duration::from_millis(h.interval_ms.max(100));
     let mut next =
         Instant::now() + Duration::from_millis(h.interval_ms.clamp(100, START_INTERVAL_MS));
