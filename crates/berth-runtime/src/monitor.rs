@@ -830,8 +830,10 @@ fn health_loop(
     let exe = rt.executor_for(runtime);
     // Until the first success the check runs every 100 ms (Docker's start interval, on
     // by default here: `compose up --wait` and `service_healthy` should not wait a whole
-    // interval for a service that is ready); a failure counts towards `retries` at most
-    // once per interval, so "unhealthy" comes no sooner than with the interval alone.
+    // interval for a service that is ready), but a check starts no sooner than three
+    // times the last one's duration after it, so that a heavy check (a Python one-liner)
+    // does not take the CPU from the service it waits for; a failure counts towards `retries` at most once per
+    // interval, so "unhealthy" comes no sooner than with the interval alone.
     const START_INTERVAL_MS: u64 = 100;
     let interval = Duration::from_millis(h.interval_ms.max(100));
     let mut next =
@@ -844,12 +846,7 @@ fn health_loop(
         if Instant::now() < next {
             continue;
         }
-        next = Instant::now()
-            + if seen_healthy {
-                interval
-            } else {
-                interval.min(Duration::from_millis(START_INTERVAL_MS))
-            };
+        let probe_began = Instant::now();
         let argv: Vec<String> = match h.test.first().map(String::as_str) {
             Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")],
             Some("CMD") => h.test[1..].to_vec(),
@@ -895,6 +892,13 @@ fn health_loop(
         if stop.load(Ordering::SeqCst) {
             return;
         }
+        let took = probe_began.elapsed();
+        next = probe_began
+            + if seen_healthy || ok {
+                interval
+            } else {
+                interval.min(Duration::from_millis(START_INTERVAL_MS).max(took * 3))
+            };
         let in_start_period = began.elapsed() < Duration::from_millis(h.start_period_ms);
         let counts = !ok && last_counted.is_none_or(|t| t.elapsed() >= interval);
         if counts {

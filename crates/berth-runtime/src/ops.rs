@@ -16,6 +16,31 @@ fn alive(pid: i32) -> bool {
             .unwrap_or(true)
 }
 
+/// A signal's number from its name ("SIGTERM", "term", "15", "SIGRTMIN+3").
+fn signal_number(name: &str) -> Option<i32> {
+    let up = name.to_ascii_uppercase();
+    let bare = up.strip_prefix("SIG").unwrap_or(&up);
+    if let Ok(n) = bare.parse::<i32>() {
+        return Some(n);
+    }
+    format!("SIG{bare}")
+        .parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .ok()
+        .or_else(|| crate::oci::realtime_signal(name))
+}
+
+/// Whether process `pid` has a handler for signal `sig` (not ignoring it, not the
+/// default); `None` when it cannot be read (it is gone).
+fn caught(pid: i32, sig: i32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())?;
+    Some(mask & (1u64 << (sig - 1)) != 0)
+}
+
 /// Whether `pid` is the monitor of container `id` (guards against pid reuse).
 fn is_monitor(pid: i32, id: &str) -> bool {
     alive(pid)
@@ -109,6 +134,34 @@ impl Runtime {
         }
     }
 
+    /// Waits up to `timeout` for a container sent its stop signal to end. The kernel
+    /// drops a signal sent to a namespace's PID 1 that has no handler for it (default or
+    /// ignored); an app that installs its handler only after it started (Python, the JVM,
+    /// a shell's `trap`) would then sit out the whole timeout. So when the init had no
+    /// handler, the signal is sent again once it has one: it gets the signal as soon as
+    /// it can take it.
+    /// `dropped`: the init had no handler when the signal was sent.
+    fn wait_stopping(&self, c: &Container, timeout: Duration, dropped: bool) -> Result<bool> {
+        let sig = signal_number(&c.config.stop_signal);
+        let until = Instant::now() + timeout;
+        let mut dropped = dropped;
+        loop {
+            let step = Instant::now() + Duration::from_millis(100);
+            if self.wait_until_stopped(&c.id, step.min(until) - Instant::now())? {
+                return Ok(true);
+            }
+            if Instant::now() >= until {
+                return Ok(false);
+            }
+            if let (true, Some(s)) = (dropped, sig) {
+                if caught(c.state.pid, s) == Some(true) {
+                    let _ = self.executor(c).kill(&c.id, &c.config.stop_signal);
+                    dropped = false;
+                }
+            }
+        }
+    }
+
     /// `berth stop`: the stop signal, then SIGKILL after `timeout`.
     pub fn stop(&self, what: &str, timeout: Option<u64>) -> Result<Container> {
         let c = self.refresh(self.get(what)?)?;
@@ -117,11 +170,14 @@ impl Runtime {
         }
         let c = self.update(&c.id, |x| x.state.stop_requested = true)?;
         let exe = self.executor(&c);
+        let mut dropped = false;
         if c.state.status == Status::Running {
+            dropped = signal_number(&c.config.stop_signal)
+                .is_some_and(|s| caught(c.state.pid, s) == Some(false));
             let _ = exe.kill(&c.id, &c.config.stop_signal);
         }
         let t = Duration::from_secs(timeout.unwrap_or(c.config.stop_timeout));
-        if !self.wait_until_stopped(&c.id, t)? {
+        if !self.wait_stopping(&c, t, dropped)? {
             let _ = exe.kill(&c.id, "KILL");
             if !self.wait_until_stopped(&c.id, Duration::from_secs(10))? {
                 return Err(Error::Conflict(format!(
@@ -374,5 +430,26 @@ impl Runtime {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signal_names_and_masks() {
+        assert_eq!(super::signal_number("SIGTERM"), Some(15));
+        assert_eq!(super::signal_number("int"), Some(2));
+        assert_eq!(super::signal_number("9"), Some(9));
+        assert_eq!(
+            super::signal_number("SIGRTMIN+3"),
+            Some(libc::SIGRTMIN() + 3)
+        );
+        assert_eq!(super::signal_number("NOPE"), None);
+        // This test process: Rust ignores SIGPIPE (not a handler) and catches SIGSEGV
+        // (its stack-overflow handler); SIGTERM stays at the default.
+        let me = std::process::id() as i32;
+        assert_eq!(super::caught(me, libc::SIGPIPE), Some(false));
+        assert_eq!(super::caught(me, libc::SIGSEGV), Some(true));
+        assert_eq!(super::caught(me, libc::SIGTERM), Some(false));
     }
 }

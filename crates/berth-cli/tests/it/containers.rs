@@ -186,6 +186,28 @@ fn lifecycle(rt: &[&str]) {
             .stdout(),
         "fed\n"
     );
+    // An init that installs its TERM handler late still gets the stop signal (the
+    // kernel drops it while a PID 1 has no handler): no waiting out the timeout.
+    c.berth(
+        &[
+            &["run", "-d", "--name", "late"],
+            rt,
+            &[
+                "bb",
+                "sh",
+                "-c",
+                "sleep 1; trap 'echo late-bye; exit 0' TERM; while true; do sleep 0.1; done",
+            ],
+        ]
+        .concat(),
+    )
+    .ok();
+    let t = Instant::now();
+    c.berth(&["stop", "-t", "20", "late"]).ok();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(state(&c, "late")["ExitCode"], 0);
+    assert!(c.berth(&["logs", "late"]).stdout().contains("late-bye"));
+    c.berth(&["rm", "late"]).ok();
     // A detached container with a tty writes through its pty into the log.
     c.berth(
         &[
