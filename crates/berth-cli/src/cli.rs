@@ -482,7 +482,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Largest blob accepted (e.g. 10GB).
-    #[arg(long, default_value = "10GB", value_name = "SIZE")]
+    #[arg(long, default_value = berth_registry::client::DEFAULT_MAX_UPLOAD, value_name = "SIZE")]
     pub max_upload_size: String,
 }
 

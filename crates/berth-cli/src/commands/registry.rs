@@ -42,12 +42,12 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<i32> {
     };
     let store = open_store(root)?;
     let progress = Reporter::new(a.quiet);
-    let client = Client::connect(&r.domain, &r.path, &opts)
-        .with_context(|| format!("pull of {r} failed"))?;
     let refs: Vec<Reference> = if a.all_tags {
         if r.digest.is_some() || a.reference.contains(':') && r.tag.as_deref() != Some("latest") {
             bail!("--all-tags takes a repository name without a tag or digest");
         }
+        let client =
+            pull::connect_for_pull(&r, &opts).with_context(|| format!("pull of {r} failed"))?;
         let tags = client
             .tags(&r.path)
             .with_context(|| format!("listing the tags of {} failed", r.familiar_repository()))?;
@@ -64,7 +64,7 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<i32> {
         vec![r]
     };
     for r in refs {
-        let rep = pull::pull_with(&store, &client, &r, &platform, &opts, &progress)
+        let rep = pull::pull(&store, &r, &platform, &opts, &progress)
             .with_context(|| format!("pull of {r} failed"))?;
         if !a.quiet {
             eprintln!(
@@ -174,13 +174,11 @@ pub fn login(a: LoginArgs) -> Result<i32> {
     client
         .check_login()
         .with_context(|| format!("login to {registry} failed"))?;
-    opts.auth
+    let place = opts
+        .auth
         .store(&registry, &creds)
         .with_context(|| format!("cannot save the credentials for {registry}"))?;
-    eprintln!(
-        "Login Succeeded (credentials saved in {})",
-        opts.auth.write.display()
-    );
+    eprintln!("Login Succeeded (credentials saved in {place})");
     Ok(0)
 }
 
@@ -208,7 +206,7 @@ pub fn logout(a: LogoutArgs) -> Result<i32> {
 pub fn manifest_inspect(a: ManifestInspectArgs) -> Result<i32> {
     let r = Reference::parse_tagged(&a.reference)?;
     let opts = options(&a.registry)?;
-    let client = Client::connect(&r.domain, &r.path, &opts)?;
+    let client = pull::connect_for_pull(&r, &opts)?;
     let reference = match &r.digest {
         Some(d) => d.to_string(),
         None => r.tag_or_latest().to_string(),
@@ -226,7 +224,7 @@ pub fn inspect_remote(a: InspectArgs) -> Result<i32> {
     let mut out = Vec::new();
     for name in &a.images {
         let r = Reference::parse_tagged(name)?;
-        let client = Client::connect(&r.domain, &r.path, &opts)?;
+        let client = pull::connect_for_pull(&r, &opts)?;
         let res = pull::resolve(&client, &r, &Platform::host())
             .with_context(|| format!("cannot read {r} from its registry"))?;
         let cfg_bytes =
@@ -343,14 +341,6 @@ pub fn check(root: &Path) -> Result<i32> {
 pub fn pull_for_build(store: &berth_store::Store, name: &str) -> Result<berth_store::ImageRecord> {
     let r = Reference::parse_tagged(name)?;
     let opts = Options::from_env()?;
-    let client = Client::connect(&r.domain, &r.path, &opts)?;
-    let rep = pull::pull_with(
-        store,
-        &client,
-        &r,
-        &Platform::host(),
-        &opts,
-        &Reporter::new(true),
-    )?;
+    let rep = pull::pull(store, &r, &Platform::host(), &opts, &Reporter::new(true))?;
     Ok(rep.image)
 }
