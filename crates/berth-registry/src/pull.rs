@@ -37,11 +37,12 @@ pub struct PullReport {
     pub bytes_resumed: u64,
 }
 
-/// A platform as `os/arch`.
+/// A platform as `os/arch[/variant]`.
 #[derive(Debug, Clone)]
 pub struct Platform {
     pub os: String,
     pub arch: String,
+    pub variant: Option<String>,
 }
 
 impl Platform {
@@ -49,20 +50,49 @@ impl Platform {
         Platform {
             os: "linux".into(),
             arch: host_arch().into(),
+            variant: None,
         }
     }
 
     pub fn parse(s: &str) -> Result<Platform> {
-        let mut it = s.split('/');
-        match (it.next(), it.next()) {
-            (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: os.into(),
-                arch: arch.into(),
-            }),
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts[..] {
+            [os, arch] | [os, arch, _]
+                if !os.is_empty() && !arch.is_empty() && parts.iter().all(|p| !p.is_empty()) =>
+            {
+                Ok(Platform {
+                    os: os.into(),
+                    arch: arch.into(),
+                    variant: parts.get(2).map(|v| v.to_string()),
+                })
+            }
             _ => Err(Error::invalid(format!(
-                "invalid platform {s:?}: use OS/ARCH, e.g. linux/amd64"
+                "invalid platform {s:?}: use OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"
             ))),
         }
+    }
+
+    /// Whether an index entry is for this platform (any variant when none is asked for).
+    pub fn matches(&self, e: &manifest::IndexEntry) -> bool {
+        e.platform.as_ref() == Some(&(self.os.clone(), self.arch.clone()))
+            && (self.variant.is_none() || e.variant == self.variant)
+    }
+
+    fn of(e: &manifest::IndexEntry) -> Option<String> {
+        e.platform.as_ref().map(|(o, a)| match &e.variant {
+            Some(v) => format!("{o}/{a}/{v}"),
+            None => format!("{o}/{a}"),
+        })
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
     }
 }
 
@@ -95,19 +125,13 @@ pub fn resolve(client: &Client, r: &Reference, platform: &Platform) -> Result<Re
     }
     let entries = manifest::parse_index(&bytes)
         .map_err(|e| Error::invalid(format!("image index of {r}: {e}")))?;
-    let want = (platform.os.clone(), platform.arch.clone());
     let pick = entries
         .iter()
-        .find(|e| e.platform.as_ref() == Some(&want))
+        .find(|e| platform.matches(e))
         .ok_or_else(|| {
-            let have: Vec<String> = entries
-                .iter()
-                .filter_map(|e| e.platform.as_ref().map(|(o, a)| format!("{o}/{a}")))
-                .collect();
+            let have: Vec<String> = entries.iter().filter_map(Platform::of).collect();
             Error::invalid(format!(
-                "{r} has no image for {}/{} (it has: {}); choose one with --platform",
-                platform.os,
-                platform.arch,
+                "{r} has no image for {platform} (it has: {}); choose one with --platform",
                 have.join(", ")
             ))
         })?;
@@ -168,6 +192,67 @@ pub fn pull(
         "{r} could not be pulled from any of its {n} endpoints: {}",
         failed.join("; ")
     )))
+}
+
+/// Pulls every platform of a multi-platform image (`--all-platforms`): each platform's
+/// image goes into the store (untagged, known by its manifest digest), the index is kept
+/// byte for byte under the tag, and the tag points at this machine's image (or at the
+/// `platform` one). A single-platform image is pulled as usual.
+pub fn pull_all_platforms(
+    store: &Store,
+    r: &Reference,
+    platform: &Platform,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Vec<PullReport>> {
+    let client = connect_for_pull(r, opts)?;
+    let reference = match &r.digest {
+        Some(d) => d.to_string(),
+        None => r.tag_or_latest().to_string(),
+    };
+    let (bytes, mt, digest) = client.get_manifest(&r.path, &reference)?;
+    if !is_index(&mt) {
+        return Ok(vec![pull_with(
+            store, &client, r, platform, opts, progress,
+        )?]);
+    }
+    let entries = manifest::parse_index(&bytes)
+        .map_err(|e| Error::invalid(format!("image index of {r}: {e}")))?;
+    let mut reports = Vec::new();
+    let mut main: Option<usize> = None;
+    for e in &entries {
+        // Attestations and other non-images have no platform (or unknown/unknown).
+        let Some((os, _)) = &e.platform else { continue };
+        if os == "unknown" {
+            continue;
+        }
+        let mut child = r.clone();
+        child.tag = None;
+        child.digest = Some(e.descriptor.digest.clone());
+        progress.line(&format!(
+            "{}: {}",
+            Platform::of(e).unwrap_or_default(),
+            e.descriptor.digest.short()
+        ));
+        let rep = pull_with(store, &client, &child, platform, opts, progress)?;
+        if main.is_none() && platform.matches(e) {
+            main = Some(reports.len());
+        }
+        reports.push(rep);
+    }
+    if r.tag.is_some() || r.digest.is_none() {
+        let mut tagged = r.clone();
+        tagged.digest = None;
+        let tag = tagged.tag_or_latest().to_string();
+        let _lease = store.lease()?;
+        store.tag_index(&r.repository(), &tag, &bytes, &mt)?;
+        // The name runs this machine's image; with no image for it, the first platform's.
+        if let Some(i) = main.or(if reports.is_empty() { None } else { Some(0) }) {
+            store.tag(&reports[i].image.id, &tagged)?;
+            store.add_repo_digest(&r.repository(), &digest, &reports[i].image.id)?;
+        }
+    }
+    Ok(reports)
 }
 
 /// Connects to where `r` can be pulled from (the first reachable of its mirrors and

@@ -64,6 +64,25 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<i32> {
         vec![r]
     };
     for r in refs {
+        if a.all_platforms {
+            let reps = pull::pull_all_platforms(&store, &r, &platform, &opts, &progress)
+                .with_context(|| format!("pull of {r} failed"))?;
+            if !a.quiet {
+                eprintln!(
+                    "Pulled {r}: {} platform image(s), {} downloaded",
+                    reps.len(),
+                    human_size(reps.iter().map(|p| p.bytes_downloaded).sum())
+                );
+            }
+            let main = store.resolve(&r.to_string()).ok();
+            for rep in &reps {
+                if main.as_ref().is_none_or(|m| m.id == rep.image.id) {
+                    println!("{}", rep.image.id);
+                    break;
+                }
+            }
+            continue;
+        }
         let rep = pull::pull(&store, &r, &platform, &opts, &progress)
             .with_context(|| format!("pull of {r} failed"))?;
         if !a.quiet {
@@ -115,6 +134,54 @@ pub fn push(root: &Path, a: PushArgs) -> Result<i32> {
     opts.max_concurrent = a.max_concurrent_uploads.max(1);
     opts.chunk_size = parse_size(&a.chunk_size)?.max(64 * 1024);
     let progress = Reporter::new(a.quiet);
+    // A name pulled with --all-platforms (and still naming one of its images) pushes the
+    // whole multi-platform image.
+    let source = Reference::parse_tagged(&a.image).ok();
+    let index = match &source {
+        Some(s) if s.digest.is_none() => store
+            .index_for_tag(&s.repository(), s.tag_or_latest())?
+            .filter(|(d, _)| {
+                store
+                    .blobs
+                    .read(d)
+                    .ok()
+                    .and_then(|b| berth_image::manifest::parse_index(&b).ok())
+                    .is_some_and(|es| es.iter().any(|e| e.descriptor.digest == img.manifest))
+            }),
+        _ => None,
+    };
+    if let (Some(source), Some(_)) = (&source, &index) {
+        if compression.is_some() {
+            bail!("--compression cannot be used on a multi-platform image (it would change the manifests its index names)");
+        }
+        let (rep, dropped) = push::push_index(&store, source, &dest, &opts, &progress)
+            .with_context(|| format!("push of {} to {dest} failed", a.image))?;
+        let digest = rep.digest.expect("a finished push has a digest");
+        if !dropped.is_empty() {
+            eprintln!(
+                "warning: the index was pushed without {} entr(ies) the store does not hold ({}); its digest changed",
+                dropped.len(),
+                dropped.join(", ")
+            );
+        }
+        if a.quiet {
+            println!("{digest}");
+        } else {
+            eprintln!(
+                "Pushed {dest} (multi-platform): {} blob(s) uploaded ({} sent), {} already there, {} mounted",
+                rep.blobs_uploaded,
+                human_size(rep.bytes_sent),
+                rep.blobs_existing,
+                rep.blobs_mounted
+            );
+            println!(
+                "{}: digest: {digest} size: {}",
+                dest.tag_or_latest(),
+                rep.manifest_size
+            );
+        }
+        return Ok(0);
+    }
     let rep = push::push(&store, &img, &dest, compression, &opts, &progress)
         .with_context(|| format!("push of {} to {dest} failed", a.image))?;
     let digest = rep.digest.expect("a finished push has a digest");

@@ -1732,9 +1732,9 @@ fn bearer_tokens_from_a_separate_token_server_for_docker_registry() {
     d.check_clean();
 }
 
-/// Writes an OCI layout at `dir` holding one image of the given gzip layers (raw tars are
-/// compressed here), tagged `ref_name`; returns the manifest digest.
-fn oci_layout(dir: &Path, ref_name: &str, tars: &[Vec<u8>]) -> String {
+/// Writes the blobs of one image (gzip layers from the raw tars, a config for `arch`)
+/// into the OCI layout at `dir`; returns the manifest's digest and size.
+fn layout_image(dir: &Path, arch: &str, tars: &[Vec<u8>]) -> (String, usize) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |bytes: &[u8]| -> (String, usize) {
@@ -1751,9 +1751,13 @@ fn oci_layout(dir: &Path, ref_name: &str, tars: &[Vec<u8>]) -> String {
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     for t in tars {
-        diff_ids.push(format!("\"{}\"", put(t).0));
         let tmp = dir.join("layer.tar");
         std::fs::write(&tmp, t).unwrap();
+        let diff = sh(&format!("sha256sum < {}", tmp.display()));
+        diff_ids.push(format!(
+            "\"sha256:{}\"",
+            diff.split_whitespace().next().unwrap()
+        ));
         sh(&format!("gzip -n -f {}", tmp.display()));
         let gz = std::fs::read(dir.join("layer.tar.gz")).unwrap();
         std::fs::remove_file(dir.join("layer.tar.gz")).unwrap();
@@ -1763,7 +1767,7 @@ fn oci_layout(dir: &Path, ref_name: &str, tars: &[Vec<u8>]) -> String {
         ));
     }
     let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        r#"{{"architecture":"{arch}","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
         diff_ids.join(",")
     );
     let (cd, cs) = put(config.as_bytes());
@@ -1771,15 +1775,31 @@ fn oci_layout(dir: &Path, ref_name: &str, tars: &[Vec<u8>]) -> String {
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{cs}}},"layers":[{}]}}"#,
         layers.join(",")
     );
-    let (md, ms) = put(manifest.as_bytes());
+    put(manifest.as_bytes())
+}
+
+fn write_layout_index(dir: &Path, entries: &[String]) {
     std::fs::write(
         dir.join("index.json"),
         format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{ms},"annotations":{{"org.opencontainers.image.ref.name":"{ref_name}"}}}}]}}"#
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            entries.join(",")
         ),
     )
     .unwrap();
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// Writes an OCI layout at `dir` holding one image of the given gzip layers (raw tars are
+/// compressed here), tagged `ref_name`; returns the manifest digest.
+fn oci_layout(dir: &Path, ref_name: &str, tars: &[Vec<u8>]) -> String {
+    let (md, ms) = layout_image(dir, "amd64", tars);
+    write_layout_index(
+        dir,
+        &[format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{ms},"annotations":{{"org.opencontainers.image.ref.name":"{ref_name}"}}}}"#
+        )],
+    );
     md
 }
 
@@ -2079,4 +2099,106 @@ fn an_oversize_push_says_what_the_limit_is_and_how_to_raise_it() {
         assert!(err.contains("--max-upload-size"), "{chunk}: {err}");
     }
     reg.check_clean();
+}
+
+#[test]
+fn multi_platform_images_pull_and_push_with_their_index() {
+    use berth_image::testutil::RawTar;
+    let src = Server::start(Kind::Distribution, None, &[]);
+    let c = Ctx::new();
+    // A two-platform index, as skopeo copies it (`--all`) into the source registry.
+    let layout = c.path("multi-layout");
+    let mut entries = Vec::new();
+    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+        let (d, s) = layout_image(
+            &layout,
+            arch,
+            &[RawTar::new()
+                .file(&format!("arch-{arch}"), arch.as_bytes())
+                .finish()],
+        );
+        let v = variant
+            .map(|v| format!(r#","variant":"{v}""#))
+            .unwrap_or_default();
+        entries.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":{s},"platform":{{"os":"linux","architecture":"{arch}"{v}}}}}"#
+        ));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    let nested = layout.join("index-blob.json");
+    std::fs::write(&nested, &index).unwrap();
+    let ihex = sha256_file(&nested);
+    std::fs::rename(&nested, layout.join("blobs/sha256").join(&ihex)).unwrap();
+    write_layout_index(
+        &layout,
+        &[format!(
+            r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:{ihex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"1"}}}}"#,
+            index.len()
+        )],
+    );
+    let from = format!("{}/multi/app:1", src.host());
+    sh(&format!(
+        "skopeo copy -q --all --dest-tls-verify=false oci:{}:1 docker://{from}",
+        layout.display()
+    ));
+    let index_digest = format!("sha256:{ihex}");
+    assert_eq!(skopeo_digest(&from, ""), index_digest);
+
+    // --all-platforms keeps both images and the index; the name runs this machine's.
+    c.berth(&["pull", "--tls-verify=false", "--all-platforms", &from])
+        .ok();
+    assert_eq!(c.images_json().len(), 2, "{:?}", c.images_json());
+    assert_eq!(c.inspect(&from)["Architecture"], "amd64");
+
+    for kind in [Kind::Distribution, Kind::Berth] {
+        let dst = Server::start(kind, None, &[]);
+        let to = format!("{}/copy/app:1", dst.host());
+        let r = c.berth(&["push", "--tls-verify=false", &from, &to]).ok();
+        assert_eq!(push_digest(&r), index_digest, "{kind:?}");
+        // The peers see the same index, and both platform images behind it.
+        assert_eq!(skopeo_digest(&to, ""), index_digest, "{kind:?}");
+        let raw = sh(&format!(
+            "skopeo inspect --raw --tls-verify=false docker://{to}"
+        ));
+        assert_eq!(raw, index, "the index byte for byte");
+        let out = c.path(&format!("copied-{kind:?}"));
+        sh(&format!(
+            "skopeo copy -q --all --src-tls-verify=false docker://{to} oci:{}:1",
+            out.display()
+        ));
+        let arm = sh(&format!(
+            "skopeo inspect --tls-verify=false --override-arch arm64 --override-variant v8 docker://{to}"
+        ));
+        assert!(arm.contains("\"Architecture\": \"arm64\""), "{arm}");
+        if kind == Kind::Berth {
+            dst.check_clean();
+        }
+    }
+
+    // A plain pull takes this machine's platform; --platform takes another (with variant).
+    let d = Ctx::new();
+    d.berth(&["pull", "--tls-verify=false", &from]).ok();
+    assert_eq!(d.inspect(&from)["Architecture"], "amd64");
+    let e = Ctx::new();
+    e.berth(&[
+        "pull",
+        "--tls-verify=false",
+        "--platform",
+        "linux/arm64/v8",
+        &from,
+    ])
+    .ok();
+    assert_eq!(e.inspect(&from)["Architecture"], "arm64");
+    e.berth(&[
+        "pull",
+        "--tls-verify=false",
+        "--platform",
+        "linux/arm64/v7",
+        &from,
+    ])
+    .fails_with("it has: linux/amd64, linux/arm64/v8");
+    c.check_clean();
 }
