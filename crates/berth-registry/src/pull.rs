@@ -394,8 +394,9 @@ fn partial_name(d: &Digest) -> String {
     format!("pull-{}.partial", d.hex())
 }
 
-/// Size of the pieces the download hands to the layer check.
-const PIECE: usize = 256 * 1024;
+/// Size of the pieces the download writes and hands to the layer check (1 MiB: a quarter
+/// of the wake-ups and write calls of 256 KiB, measurably faster on the loaded machine).
+const PIECE: usize = 1 << 20;
 
 /// The tar check of a layer, on a thread of its own: the bytes of the download are handed
 /// over as they arrive and decompressed, hashed (diff id) and checked entry by entry there,
