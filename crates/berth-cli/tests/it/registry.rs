@@ -2109,6 +2109,7 @@ fn multi_platform_images_pull_and_push_with_their_index() {
     // A two-platform index, as skopeo copies it (`--all`) into the source registry.
     let layout = c.path("multi-layout");
     let mut entries = Vec::new();
+    let mut platform_digests = Vec::new();
     for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
         let (d, s) = layout_image(
             &layout,
@@ -2117,6 +2118,7 @@ fn multi_platform_images_pull_and_push_with_their_index() {
                 .file(&format!("arch-{arch}"), arch.as_bytes())
                 .finish()],
         );
+        platform_digests.push(d.clone());
         let v = variant
             .map(|v| format!(r#","variant":"{v}""#))
             .unwrap_or_default();
@@ -2173,6 +2175,24 @@ fn multi_platform_images_pull_and_push_with_their_index() {
             "skopeo inspect --tls-verify=false --override-arch arm64 --override-variant v8 docker://{to}"
         ));
         assert!(arm.contains("\"Architecture\": \"arm64\""), "{arm}");
+        // podman picks the arm64 image from the same index, and finds it by digest.
+        let p = Podman::new();
+        p.run(&format!(
+            "pull -q --platform linux/arm64/v8 --tls-verify=false {to}"
+        ));
+        assert_eq!(
+            p.run(&format!(
+                "image inspect --format '{{{{.Architecture}}}}' {to}"
+            ))
+            .trim(),
+            "arm64",
+            "{kind:?}"
+        );
+        p.run(&format!(
+            "pull -q --tls-verify=false {}@{}",
+            to.trim_end_matches(":1"),
+            platform_digests[1]
+        ));
         if kind == Kind::Berth {
             dst.check_clean();
         }
