@@ -321,3 +321,56 @@ impl Drop for BlobWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resumable_writers_keep_continue_and_verify() {
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(t.path()).unwrap();
+        let b = &store.blobs;
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let want = Digest::of(&data);
+        let name = "pull-test.partial";
+        // A first writer stops half-way; its bytes stay.
+        let mut w = b.resume(name, data.len() as u64, &mut |_| {}).unwrap();
+        w.write_all(&data[..1_000_000]).unwrap();
+        drop(w);
+        assert_eq!(
+            fs::metadata(b.ingest_dir().join(name)).unwrap().len(),
+            1_000_000
+        );
+        // The next one is handed those bytes, continues after them, and commits.
+        let mut seen = Vec::new();
+        let mut w = b
+            .resume(name, data.len() as u64, &mut |p| seen.extend_from_slice(p))
+            .unwrap();
+        assert_eq!(seen, &data[..1_000_000]);
+        assert_eq!(w.len(), 1_000_000);
+        w.write_all(&data[1_000_000..]).unwrap();
+        assert_eq!(w.current().0, want);
+        let (d, n) = w.commit(Some(&want)).unwrap();
+        assert_eq!((d, n), (want.clone(), data.len() as u64));
+        assert!(b.verify(&want).unwrap());
+        assert!(!b.ingest_dir().join(name).exists());
+        // Wrong bytes: the commit fails and nothing is kept to resume from.
+        let mut w = b.resume(name, 10, &mut |_| {}).unwrap();
+        w.write_all(b"0123456789").unwrap();
+        assert!(w.commit(Some(&want)).is_err());
+        assert!(!b.ingest_dir().join(name).exists());
+        // Longer than allowed: starts over; reset and discard remove what was there.
+        fs::write(b.ingest_dir().join(name), b"too long for max").unwrap();
+        let mut w = b
+            .resume(name, 4, &mut |_| panic!("nothing to hand over"))
+            .unwrap();
+        assert_eq!(w.len(), 0);
+        w.write_all(b"ab").unwrap();
+        w.reset().unwrap();
+        assert_eq!(w.len(), 0);
+        w.discard();
+        assert!(!b.ingest_dir().join(name).exists());
+        assert!(b.resume("../escape", 1, &mut |_| {}).is_err());
+    }
+}
