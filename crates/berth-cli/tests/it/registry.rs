@@ -2221,4 +2221,32 @@ fn multi_platform_images_pull_and_push_with_their_index() {
     ])
     .fails_with("it has: linux/amd64, linux/arm64/v8");
     c.check_clean();
+
+    // The same index in an oci-archive: `berth load` keeps both platforms and the index,
+    // and the push sends them as they were.
+    write_layout_index(
+        &layout,
+        &[format!(
+            r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:{ihex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"localhost/multi:1"}}}}"#,
+            index.len()
+        )],
+    );
+    let archive = c.path("multi.tar");
+    sh(&format!(
+        "tar -C {} -cf {} oci-layout index.json blobs",
+        layout.display(),
+        archive.display()
+    ));
+    let l = Ctx::new();
+    l.berth(&["load", "-i", archive.to_str().unwrap()]).ok();
+    assert_eq!(l.images_json().len(), 2, "{:?}", l.images_json());
+    assert_eq!(l.inspect("localhost/multi:1")["Architecture"], "amd64");
+    let dst = Server::start(Kind::Distribution, None, &[]);
+    let to = format!("{}/loaded/multi:1", dst.host());
+    let r = l
+        .berth(&["push", "--tls-verify=false", "localhost/multi:1", &to])
+        .ok();
+    assert_eq!(push_digest(&r), index_digest);
+    assert_eq!(skopeo_digest(&to, ""), index_digest);
+    l.check_clean();
 }
