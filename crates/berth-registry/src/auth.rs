@@ -219,6 +219,10 @@ pub struct Helper {
     pub name: String,
     /// Which file and key named it, for messages.
     pub origin: String,
+    /// The server name as the config file spells it (its `credHelpers` or `auths` key,
+    /// e.g. Docker's legacy URL for its default registry): the helper keeps its secrets
+    /// under that name. Without one, the registry as berth names it.
+    pub server: Option<String>,
 }
 
 fn helper_for(doc: &Value, registry: &str, file: &Path) -> Option<Helper> {
@@ -233,13 +237,21 @@ fn helper_for(doc: &Value, registry: &str, file: &Path) -> Option<Helper> {
         .and_then(|m| {
             m.iter()
                 .find(|(k, _)| normalize_key(k) == registry)
-                .and_then(|(k, v)| name_in(Some(v)).map(|n| (n, format!("credHelpers.{k:?}"))))
+                .and_then(|(k, v)| {
+                    name_in(Some(v)).map(|n| (n, format!("credHelpers.{k:?}"), Some(k.clone())))
+                })
         });
-    let (name, key) =
-        per.or_else(|| name_in(doc.get("credsStore")).map(|n| (n, "credsStore".into())))?;
+    // With credsStore, Docker lists the registries it stored secrets for under "auths".
+    let known = doc
+        .get("auths")
+        .and_then(Value::as_object)
+        .and_then(|m| m.keys().find(|k| normalize_key(k) == registry).cloned());
+    let (name, key, server) = per
+        .or_else(|| name_in(doc.get("credsStore")).map(|n| (n, "credsStore".to_string(), known)))?;
     Some(Helper {
         name,
         origin: format!("{key} in {}", file.display()),
+        server,
     })
 }
 
@@ -288,8 +300,13 @@ impl Helper {
     }
 
     /// The helper's credentials for `registry`, or `None` when it has none.
+    /// The name the helper knows the registry by.
+    fn server<'a>(&'a self, registry: &'a str) -> &'a str {
+        self.server.as_deref().unwrap_or(registry)
+    }
+
     pub fn get(&self, registry: &str) -> Result<Option<Credentials>> {
-        let (ok, out, err) = self.run("get", registry)?;
+        let (ok, out, err) = self.run("get", self.server(registry))?;
         if !ok {
             // The helpers' protocol: this text on stdout means "no credentials".
             if out.contains("credentials not found") || err.contains("credentials not found") {
@@ -321,7 +338,7 @@ impl Helper {
 
     pub fn store(&self, registry: &str, c: &Credentials) -> Result<()> {
         let input = serde_json::json!({
-            "ServerURL": registry,
+            "ServerURL": self.server(registry),
             "Username": c.username,
             "Secret": c.password,
         })
@@ -336,7 +353,7 @@ impl Helper {
 
     /// Erases the helper's credentials for `registry`; whether it had any.
     pub fn erase(&self, registry: &str) -> Result<bool> {
-        let (ok, out, err) = self.run("erase", registry)?;
+        let (ok, out, err) = self.run("erase", self.server(registry))?;
         if ok {
             Ok(true)
         } else if out.contains("credentials not found") || err.contains("credentials not found") {
@@ -612,6 +629,30 @@ pub fn scope_allows(access: &[String], resource: &str, action: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_helper_selection() {
+        let f = Path::new("/x/config.json");
+        let doc: Value = serde_json::from_str(
+            r#"{"credsStore": "desktop",
+                "credHelpers": {"127.0.0.1:5000": "pass"},
+                "auths": {"https://docker.io/v1/": {}}}"#,
+        )
+        .unwrap();
+        let h = helper_for(&doc, "127.0.0.1:5000", f).unwrap();
+        assert_eq!(h.program(), "docker-credential-pass");
+        assert_eq!(h.server(""), "127.0.0.1:5000");
+        // The store's secrets for the default registry are under the name Docker wrote.
+        let h = helper_for(&doc, "docker.io", f).unwrap();
+        assert_eq!(h.name, "desktop");
+        assert_eq!(h.server("docker.io"), "https://docker.io/v1/");
+        let h = helper_for(&doc, "127.0.0.1:6000", f).unwrap();
+        assert_eq!(
+            (h.name.as_str(), h.server("127.0.0.1:6000")),
+            ("desktop", "127.0.0.1:6000")
+        );
+        assert!(helper_for(&serde_json::json!({"auths": {}}), "h", f).is_none());
+    }
 
     #[test]
     fn challenges() {
