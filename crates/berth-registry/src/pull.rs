@@ -530,11 +530,9 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if n > 0 => {
-                // Hand over what came before the error; the next read reports it again.
-                let _ = e;
-                break;
-            }
+            // Hand over what came before the error; the next read fails (or ends) again,
+            // and the caller retries from there.
+            Err(_) if n > 0 => break,
             Err(e) => return Err(e),
         }
     }
