@@ -389,9 +389,13 @@ pub struct PullArgs {
     /// Pull every tag of the repository.
     #[arg(short, long)]
     pub all_tags: bool,
-    /// OS/ARCH to pick from multi-platform images (default: this machine's).
+    /// OS/ARCH[/VARIANT] to pick from multi-platform images (default: this machine's).
     #[arg(long)]
     pub platform: Option<String>,
+    /// Pull every platform of a multi-platform image and keep its index (so `berth push`
+    /// sends them all); the name runs this machine's (or --platform's) image.
+    #[arg(long)]
+    pub all_platforms: bool,
     /// Layers downloaded at once.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub max_concurrent_downloads: usize,
@@ -483,7 +487,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Largest blob accepted (e.g. 10GB).
-    #[arg(long, default_value = "10GB", value_name = "SIZE")]
+    #[arg(long, default_value = berth_registry::client::DEFAULT_MAX_UPLOAD, value_name = "SIZE")]
     pub max_upload_size: String,
 }
 

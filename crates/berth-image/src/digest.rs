@@ -178,6 +178,18 @@ impl<W: Write> HashingWriter<W> {
     pub fn get_ref(&self) -> &W {
         &self.inner
     }
+    /// Continues the hash of another writer (for a file appended to).
+    pub fn set_hasher_from<X>(&mut self, other: &HashingWriter<X>) {
+        self.hasher = other.hasher.clone();
+    }
+    /// How many bytes were written so far.
+    pub fn current_len(&self) -> u64 {
+        self.hasher.len()
+    }
+    /// The digest and length of what was written so far (the writer goes on).
+    pub fn current(&self) -> (Digest, u64) {
+        self.hasher.clone().finish()
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {

@@ -117,6 +117,8 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<ParsedManifest, ManifestError> {
 pub struct IndexEntry {
     pub descriptor: Descriptor,
     pub platform: Option<(String, String)>,
+    /// The platform's CPU variant (`v8` of linux/arm64/v8), when the index gives one.
+    pub variant: Option<String>,
     pub annotations: std::collections::HashMap<String, String>,
 }
 
@@ -131,6 +133,7 @@ pub fn parse_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, ManifestError> {
                     .platform()
                     .as_ref()
                     .map(|p| (p.os().to_string(), p.architecture().to_string())),
+                variant: d.platform().as_ref().and_then(|p| p.variant().clone()),
                 annotations: d.annotations().clone().unwrap_or_default(),
             })
         })

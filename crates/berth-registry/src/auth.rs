@@ -95,6 +95,11 @@ impl AuthFiles {
     pub fn lookup(&self, registry: &str, path: &str) -> Result<Option<Credentials>> {
         for f in &self.read {
             let Some(doc) = read_json(f)? else { continue };
+            if let Some(h) = helper_for(&doc, registry, f) {
+                if let Some(c) = h.get(registry)? {
+                    return Ok(Some(c));
+                }
+            }
             let Some(auths) = doc.get("auths").and_then(Value::as_object) else {
                 continue;
             };
@@ -121,9 +126,29 @@ impl AuthFiles {
         Ok(None)
     }
 
-    /// Stores credentials for `registry` in the write file (created 0600 if missing),
-    /// keeping every other entry and field as it was.
-    pub fn store(&self, registry: &str, c: &Credentials) -> Result<()> {
+    /// The credential helper that files configure for `registry`, if any (the first file
+    /// that names one: `credHelpers` for the registry, else `credsStore`).
+    pub fn helper(&self, registry: &str) -> Result<Option<Helper>> {
+        let mut files = self.read.clone();
+        files.push(self.write.clone());
+        for f in &files {
+            if let Some(doc) = read_json(f)? {
+                if let Some(h) = helper_for(&doc, registry, f) {
+                    return Ok(Some(h));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores credentials for `registry`: with the credential helper the files configure
+    /// for it, else in the write file (created 0600 if missing), keeping every other entry
+    /// and field as it was. Returns where they went, for messages.
+    pub fn store(&self, registry: &str, c: &Credentials) -> Result<String> {
+        if let Some(h) = self.helper(registry)? {
+            h.store(registry, c)?;
+            return Ok(format!("credential helper {} ({})", h.program(), h.origin));
+        }
         let mut doc = read_json(&self.write)?.unwrap_or_else(|| Value::Object(Map::new()));
         let obj = doc.as_object_mut().ok_or_else(|| {
             Error::invalid(format!(
@@ -142,13 +167,17 @@ impl AuthFiles {
         })?;
         let auth = B64.encode(format!("{}:{}", c.username, c.password));
         auths.insert(registry.to_string(), serde_json::json!({ "auth": auth }));
-        write_json(&self.write, &doc)
+        write_json(&self.write, &doc)?;
+        Ok(self.write.display().to_string())
     }
 
     /// Removes the entry for `registry` from every readable auth.json-style file berth
     /// may write; returns whether one existed.
     pub fn remove(&self, registry: &str) -> Result<bool> {
-        let mut found = false;
+        let mut found = match self.helper(registry)? {
+            Some(h) => h.erase(registry)?,
+            None => false,
+        };
         let mut files = vec![self.write.clone()];
         files.extend(
             self.read
@@ -179,6 +208,159 @@ impl AuthFiles {
             write_json(&f, &doc)?;
         }
         Ok(found)
+    }
+}
+
+/// A Docker credential helper: the program `docker-credential-<name>`, which speaks JSON on
+/// stdin/stdout (`get` takes the registry and prints `{"Username","Secret"}`; `store` takes
+/// `{"ServerURL","Username","Secret"}`; `erase` takes the registry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Helper {
+    pub name: String,
+    /// Which file and key named it, for messages.
+    pub origin: String,
+    /// The server name as the config file spells it (its `credHelpers` or `auths` key,
+    /// e.g. Docker's legacy URL for its default registry): the helper keeps its secrets
+    /// under that name. Without one, the registry as berth names it.
+    pub server: Option<String>,
+}
+
+fn helper_for(doc: &Value, registry: &str, file: &Path) -> Option<Helper> {
+    let name_in = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    };
+    let per = doc
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|m| {
+            m.iter()
+                .find(|(k, _)| normalize_key(k) == registry)
+                .and_then(|(k, v)| {
+                    name_in(Some(v)).map(|n| (n, format!("credHelpers.{k:?}"), Some(k.clone())))
+                })
+        });
+    // With credsStore, Docker lists the registries it stored secrets for under "auths".
+    let known = doc
+        .get("auths")
+        .and_then(Value::as_object)
+        .and_then(|m| m.keys().find(|k| normalize_key(k) == registry).cloned());
+    let (name, key, server) = per
+        .or_else(|| name_in(doc.get("credsStore")).map(|n| (n, "credsStore".to_string(), known)))?;
+    Some(Helper {
+        name,
+        origin: format!("{key} in {}", file.display()),
+        server,
+    })
+}
+
+impl Helper {
+    pub fn program(&self) -> String {
+        format!("docker-credential-{}", self.name)
+    }
+
+    /// Runs the helper with `input` on stdin: (success, stdout, stderr).
+    fn run(&self, verb: &str, input: &str) -> Result<(bool, String, String)> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let prog = self.program();
+        let mut child = Command::new(&prog)
+            .arg(verb)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::invalid(format!(
+                    "cannot run credential helper {prog} ({}): {e}; install it on PATH or remove that setting",
+                    self.origin
+                ))
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::invalid(format!("credential helper {prog} {verb} failed: {e}")))?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+
+    fn failed(&self, verb: &str, registry: &str, out: &str, err: &str) -> Error {
+        let msg = if err.is_empty() { out } else { err };
+        Error::invalid(format!(
+            "credential helper {} {verb} failed for {registry} ({}): {msg}",
+            self.program(),
+            self.origin
+        ))
+    }
+
+    /// The helper's credentials for `registry`, or `None` when it has none.
+    /// The name the helper knows the registry by.
+    fn server<'a>(&'a self, registry: &'a str) -> &'a str {
+        self.server.as_deref().unwrap_or(registry)
+    }
+
+    pub fn get(&self, registry: &str) -> Result<Option<Credentials>> {
+        let (ok, out, err) = self.run("get", self.server(registry))?;
+        if !ok {
+            // The helpers' protocol: this text on stdout means "no credentials".
+            if out.contains("credentials not found") || err.contains("credentials not found") {
+                return Ok(None);
+            }
+            return Err(self.failed("get", registry, &out, &err));
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(rename = "Username")]
+            username: String,
+            #[serde(rename = "Secret")]
+            secret: String,
+        }
+        let a: Answer = serde_json::from_str(&out).map_err(|e| {
+            Error::invalid(format!(
+                "credential helper {} get answered something that is not {{\"Username\",\"Secret\"}} JSON ({e})",
+                self.program()
+            ))
+        })?;
+        if a.username.is_empty() && a.secret.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Credentials {
+            username: a.username,
+            password: a.secret,
+        }))
+    }
+
+    pub fn store(&self, registry: &str, c: &Credentials) -> Result<()> {
+        let input = serde_json::json!({
+            "ServerURL": self.server(registry),
+            "Username": c.username,
+            "Secret": c.password,
+        })
+        .to_string();
+        let (ok, out, err) = self.run("store", &input)?;
+        if ok {
+            Ok(())
+        } else {
+            Err(self.failed("store", registry, &out, &err))
+        }
+    }
+
+    /// Erases the helper's credentials for `registry`; whether it had any.
+    pub fn erase(&self, registry: &str) -> Result<bool> {
+        let (ok, out, err) = self.run("erase", self.server(registry))?;
+        if ok {
+            Ok(true)
+        } else if out.contains("credentials not found") || err.contains("credentials not found") {
+            Ok(false)
+        } else {
+            Err(self.failed("erase", registry, &out, &err))
+        }
     }
 }
 
@@ -447,6 +629,30 @@ pub fn scope_allows(access: &[String], resource: &str, action: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_helper_selection() {
+        let f = Path::new("/x/config.json");
+        let doc: Value = serde_json::from_str(
+            r#"{"credsStore": "desktop",
+                "credHelpers": {"127.0.0.1:5000": "pass"},
+                "auths": {"https://docker.io/v1/": {}}}"#,
+        )
+        .unwrap();
+        let h = helper_for(&doc, "127.0.0.1:5000", f).unwrap();
+        assert_eq!(h.program(), "docker-credential-pass");
+        assert_eq!(h.server(""), "127.0.0.1:5000");
+        // The store's secrets for the default registry are under the name Docker wrote.
+        let h = helper_for(&doc, "docker.io", f).unwrap();
+        assert_eq!(h.name, "desktop");
+        assert_eq!(h.server("docker.io"), "https://docker.io/v1/");
+        let h = helper_for(&doc, "127.0.0.1:6000", f).unwrap();
+        assert_eq!(
+            (h.name.as_str(), h.server("127.0.0.1:6000")),
+            ("desktop", "127.0.0.1:6000")
+        );
+        assert!(helper_for(&serde_json::json!({"auths": {}}), "h", f).is_none());
+    }
 
     #[test]
     fn challenges() {

@@ -22,47 +22,13 @@ use std::time::Duration;
 /// Largest manifest or index berth reads or writes (distribution's own limit is 4 MiB).
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
+/// The default of `berth registry serve --max-upload-size`, as the flag spells it.
+pub const DEFAULT_MAX_UPLOAD: &str = "10GB";
+
 /// Every manifest type berth understands, for `Accept`.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// Registry settings file: `BERTH_REGISTRIES_CONF`, else `/etc/berth/registries.json`:
-/// `{"insecure": ["host:port", ...], "endpoints": {"host": "https://mirror:port"}}`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct Settings {
-    /// Registries reached over http, or https without certificate checks.
-    #[serde(default)]
-    pub insecure: Vec<String>,
-    /// Base URL to use for a registry name (e.g. for `docker.io`, or a mirror).
-    #[serde(default)]
-    pub endpoints: HashMap<String, String>,
-}
-
-impl Settings {
-    pub fn path() -> PathBuf {
-        std::env::var_os("BERTH_REGISTRIES_CONF")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/etc/berth/registries.json"))
-    }
-
-    pub fn load() -> Result<Settings> {
-        let p = Settings::path();
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                Error::invalid(format!(
-                    "registry settings {} are not valid ({e}); expected {{\"insecure\": [\"host:port\"], \"endpoints\": {{\"name\": \"https://host\"}}}}",
-                    p.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(Error::Io {
-                op: "read registry settings",
-                path: p,
-                source: e,
-            }),
-        }
-    }
-}
+pub use crate::settings::{Endpoint, Settings};
 
 /// How to reach registries: TLS policy, credentials, transfer tuning.
 #[derive(Debug, Clone)]
@@ -91,8 +57,9 @@ impl Options {
         })
     }
 
+    #[cfg(test)]
     fn insecure(&self, registry: &str) -> bool {
-        !self.tls_verify || self.settings.insecure.iter().any(|r| r == registry)
+        !self.tls_verify || self.settings.is_insecure(registry)
     }
 }
 
@@ -172,11 +139,26 @@ impl Client {
     /// Connects to `registry` (host[:port] as in image references) for repository `path`
     /// (used to pick credentials), pinging `/v2/` to learn the scheme and auth challenge.
     pub fn connect(registry: &str, path: &str, opts: &Options) -> Result<Client> {
+        let ep = opts
+            .settings
+            .endpoints(registry, false, opts.tls_verify)?
+            .pop()
+            .expect("a registry has an endpoint or an error");
+        Client::connect_endpoint(registry, path, opts, &ep)
+    }
+
+    /// Connects to `registry` at one of its endpoints (its own address, or a mirror).
+    pub fn connect_endpoint(
+        registry: &str,
+        path: &str,
+        opts: &Options,
+        ep: &Endpoint,
+    ) -> Result<Client> {
         let creds = match &opts.credentials {
             Some(c) => Some(c.clone()),
-            None => opts.auth.lookup(registry, path)?,
+            None => opts.auth.lookup(&ep.host, path)?,
         };
-        let insecure = opts.insecure(registry);
+        let insecure = ep.insecure;
         let http = Http::builder()
             .danger_accept_invalid_certs(insecure)
             .connect_timeout(Duration::from_secs(30))
@@ -185,13 +167,8 @@ impl Client {
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| transport(registry, e))?;
-        let candidates: Vec<String> = match opts.settings.endpoints.get(registry) {
-            Some(url) => vec![url.trim_end_matches('/').to_string()],
-            None if insecure => vec![format!("https://{registry}"), format!("http://{registry}")],
-            None => vec![format!("https://{registry}")],
-        };
         let mut last = None;
-        for base in candidates {
+        for base in ep.bases.iter().cloned() {
             match http.get(format!("{base}/v2/")).send() {
                 Ok(resp) => {
                     let c = Client {
@@ -207,7 +184,7 @@ impl Client {
                     if !(status.is_success() || status == StatusCode::UNAUTHORIZED) {
                         return Err(Error::Status {
                             registry: registry.into(),
-                            what: "GET /v2/ (is this a registry?)".into(),
+                            what: format!("GET {}/v2/ (is this a registry?)", c.base),
                             status: status.as_u16(),
                             message: error_message(&resp.bytes().unwrap_or_default()),
                         });
@@ -219,27 +196,15 @@ impl Client {
             }
         }
         let e = last.expect("at least one endpoint was tried");
-        let e = match e {
-            Error::Connect { registry, detail }
-                if registry == berth_image::reference::DEFAULT_DOMAIN
-                    && !opts.settings.endpoints.contains_key(&registry) =>
-            {
-                Error::Connect {
-                    detail: format!("{detail} (berth has no built-in address for {registry}: give its endpoint under \"endpoints\" in {})", Settings::path().display()),
-                    registry,
-                }
-            }
-            e => e,
-        };
         Err(match e {
-            Error::Connect { registry, detail }
-                if !insecure && registry != berth_image::reference::DEFAULT_DOMAIN =>
-            {
-                Error::Connect {
+            Error::Connect { registry, detail } if ep.host != registry => Error::Connect {
+                detail: format!("{detail} (at {})", ep.describe()),
+                registry,
+            },
+            Error::Connect { registry, detail } if !insecure => Error::Connect {
                 detail: format!("{detail} (for a registry served over plain http or with a self-signed certificate, pass --tls-verify=false or list it under \"insecure\" in {})", Settings::path().display()),
                 registry,
-            }
-            }
+            },
             e => e,
         })
     }
@@ -438,11 +403,18 @@ impl Client {
                 what: format!("{what} ({})", error_message(&body)),
             };
         }
+        let mut message = error_message(&body);
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            message.push_str(&format!(
+                " (the registry, or a proxy in front of it, refuses uploads this large: for `berth registry serve` raise --max-upload-size (default {}), for a proxy its request body limit; a smaller --chunk-size only helps against a limit per request)",
+                DEFAULT_MAX_UPLOAD
+            ));
+        }
         Error::Status {
             registry: self.registry.clone(),
             what: what.to_string(),
             status: status.as_u16(),
-            message: error_message(&body),
+            message,
         }
     }
 
@@ -692,8 +664,7 @@ impl Client {
                 resp.headers()
                     .get(reqwest::header::RANGE)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(parse_range_end)
-                    .map(|end| end + 1)
+                    .and_then(held_from_range)
                     .unwrap_or(0),
             )),
             StatusCode::NOT_FOUND => Ok(None),
@@ -720,7 +691,7 @@ impl Client {
                     format!("{offset}-{}", offset + len - 1),
                 )
                 .header(CONTENT_LENGTH, len)
-                .body(Body::sized(open()?, len)))
+                .body(read_body(open, len)?))
         })?;
         if !resp.status().is_success() {
             return Err(self.fail(&what, resp));
@@ -753,7 +724,7 @@ impl Client {
                 Some((len, open)) => rb
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, *len)
-                    .body(Body::sized(open()?, *len)),
+                    .body(read_body(*open, *len)?),
                 None => rb.header(CONTENT_LENGTH, 0),
             })
         })?;
@@ -771,6 +742,29 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// The body of one upload request, read into memory. Requests are at most a chunk
+/// (`Options::chunk_size`) long, and a body in one buffer goes to the socket in large
+/// writes: reqwest's blocking client pumps a streamed (`Read`) body through a channel in
+/// 8 KiB pieces, a thread switch each, which made pushes several times slower in `sys`.
+fn read_body(open: &OpenBody<'_>, len: u64) -> Result<Body> {
+    let mut v = Vec::with_capacity(len as usize);
+    open()?
+        .take(len)
+        .read_to_end(&mut v)
+        .map_err(|e| Error::Io {
+            op: "read blob to upload",
+            path: PathBuf::new(),
+            source: e,
+        })?;
+    if (v.len() as u64) < len {
+        return Err(Error::invalid(format!(
+            "the blob to upload ended after {} of {len} bytes",
+            v.len()
+        )));
+    }
+    Ok(Body::from(v))
 }
 
 pub fn pull_scope(repo: &str) -> String {
@@ -832,6 +826,14 @@ pub fn parse_range_end(v: &str) -> Option<u64> {
     v.split_once('-')?.1.trim().parse().ok()
 }
 
+/// How many bytes an upload holds, from its status `Range`. Both distribution and berth's
+/// server say `0-0` for an empty upload (and for one holding a single byte): read as empty,
+/// since resuming from 0 is always safe while resuming from 1 fails forever on an empty one.
+pub fn held_from_range(v: &str) -> Option<u64> {
+    let end = parse_range_end(v)?;
+    Some(if end == 0 { 0 } else { end + 1 })
+}
+
 /// `<url>; rel="next"` → url.
 pub fn parse_next_link(v: &str) -> Option<String> {
     v.split(',').find_map(|part| {
@@ -860,6 +862,8 @@ mod tests {
         assert_eq!(parse_range_end("0-99"), Some(99));
         assert_eq!(parse_range_end("bytes=0-0"), Some(0));
         assert_eq!(parse_range_end("junk"), None);
+        assert_eq!(held_from_range("0-0"), Some(0));
+        assert_eq!(held_from_range("0-99"), Some(100));
     }
 
     #[test]
@@ -872,15 +876,8 @@ mod tests {
     }
 
     #[test]
-    fn settings_file() {
-        let s: Settings = serde_json::from_str(
-            r#"{"insecure": ["127.0.0.1:5000"], "endpoints": {"docker.io": "https://mirror:5000"}}"#,
-        )
-        .unwrap();
-        assert_eq!(s.insecure, vec!["127.0.0.1:5000"]);
-        assert_eq!(s.endpoints["docker.io"], "https://mirror:5000");
-        let empty: Settings = serde_json::from_str("{}").unwrap();
-        assert!(empty.insecure.is_empty() && empty.endpoints.is_empty());
+    fn insecure_setting() {
+        let s = Settings::parse(r#"insecure = ["127.0.0.1:5000"]"#, false).unwrap();
         let o = Options {
             tls_verify: true,
             settings: s,

@@ -14,6 +14,7 @@ pub mod gc;
 pub mod pull;
 pub mod push;
 pub mod server;
+pub mod settings;
 
 pub use client::{Client, Options, Settings};
 pub use error::{Error, Result};

@@ -64,6 +64,115 @@ pub fn push(
 ) -> Result<PushReport> {
     let _lease = store.lease()?;
     let client = Client::connect(&dest.domain, &dest.path, opts)?;
+    push_to(
+        store,
+        &client,
+        image,
+        dest,
+        dest.tag_or_latest(),
+        compression,
+        opts,
+        progress,
+    )
+}
+
+/// Pushes the multi-platform image kept under `source` (`repo:tag` in the store, see
+/// `berth pull --all-platforms`) as `dest`: every platform image by digest, then the index
+/// byte for byte under the tag, so the digests are the same on both sides. Entries the
+/// store has no image for (attestations a pull skipped) are left out of the index, which
+/// then gets a new digest; the report says so.
+pub fn push_index(
+    store: &Store,
+    source: &Reference,
+    dest: &Reference,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<(PushReport, Vec<String>)> {
+    let _lease = store.lease()?;
+    let repo_tag = (source.repository(), source.tag_or_latest().to_string());
+    let (index_digest, mt) = store
+        .index_for_tag(&repo_tag.0, &repo_tag.1)?
+        .ok_or_else(|| Error::invalid(format!("{source} has no multi-platform index")))?;
+    let bytes = store.blobs.read(&index_digest)?;
+    let entries = manifest::parse_index(&bytes)
+        .map_err(|e| Error::invalid(format!("stored index of {source}: {e}")))?;
+    let client = Client::connect(&dest.domain, &dest.path, opts)?;
+    let mut total = PushReport::default();
+    let mut dropped = Vec::new();
+    let mut kept = Vec::new();
+    for e in &entries {
+        let platform = e
+            .platform
+            .as_ref()
+            .map(|(o, a)| format!("{o}/{a}"))
+            .unwrap_or_else(|| "no platform".into());
+        let Some(id) = store.image_by_manifest(&e.descriptor.digest)? else {
+            dropped.push(format!("{} ({platform})", e.descriptor.digest));
+            continue;
+        };
+        let image = store.image(&id)?;
+        progress.line(&format!("{platform}: {}", e.descriptor.digest.short()));
+        let rep = push_to(
+            store,
+            &client,
+            &image,
+            dest,
+            &e.descriptor.digest.to_string(),
+            None,
+            opts,
+            progress,
+        )?;
+        if rep.digest.as_ref() != Some(&e.descriptor.digest) {
+            return Err(Error::DigestMismatch {
+                what: format!("platform manifest {platform} of {source} as pushed"),
+                expected: e.descriptor.digest.to_string(),
+                actual: rep.digest.map(|d| d.to_string()).unwrap_or_default(),
+            });
+        }
+        total.blobs_existing += rep.blobs_existing;
+        total.blobs_mounted += rep.blobs_mounted;
+        total.blobs_uploaded += rep.blobs_uploaded;
+        total.bytes_sent += rep.bytes_sent;
+        total.bytes_resumed += rep.bytes_resumed;
+        kept.push(e);
+    }
+    if kept.is_empty() {
+        return Err(Error::invalid(format!(
+            "none of the images the index of {source} names is in the store; pull it again with --all-platforms"
+        )));
+    }
+    let bytes = if dropped.is_empty() {
+        bytes
+    } else {
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(format!("stored index of {source}: {e}")))?;
+        if let Some(list) = v.get_mut("manifests").and_then(|m| m.as_array_mut()) {
+            list.retain(|m| {
+                m.get("digest")
+                    .and_then(|d| d.as_str())
+                    .is_some_and(|d| kept.iter().any(|k| k.descriptor.digest.to_string() == d))
+            });
+        }
+        serde_json::to_vec(&v).expect("JSON value serialises")
+    };
+    let digest = client.put_manifest(&dest.path, dest.tag_or_latest(), &bytes, &mt)?;
+    total.digest = Some(digest);
+    total.manifest_size = bytes.len() as u64;
+    Ok((total, dropped))
+}
+
+/// Pushes one image's blobs and its manifest under `reference` (a tag or its digest).
+#[allow(clippy::too_many_arguments)]
+fn push_to(
+    store: &Store,
+    client: &Client,
+    image: &ImageRecord,
+    dest: &Reference,
+    reference: &str,
+    compression: Option<Compression>,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<PushReport> {
     let repo = dest.path.as_str();
     let manifest_bytes = store.blobs.read(&image.manifest)?;
     let parsed = manifest::parse_manifest(&manifest_bytes)
@@ -164,7 +273,7 @@ pub fn push(
                 let b = &blobs[k];
                 match upload_blob(
                     store,
-                    &client,
+                    client,
                     repo,
                     b,
                     mount_from.as_deref(),
@@ -211,8 +320,7 @@ pub fn push(
         progress.end("failed");
         return Err(e);
     }
-    let tag = dest.tag_or_latest();
-    let digest = client.put_manifest(repo, tag, &manifest_bytes, &manifest_mt)?;
+    let digest = client.put_manifest(repo, reference, &manifest_bytes, &manifest_mt)?;
     progress.end(&format!("pushed {dest}"));
     if !needs_recompress {
         store.add_repo_digest(&dest.repository(), &digest, &image.id)?;

@@ -201,10 +201,11 @@ impl Store {
     pub fn load(&self, source: LoadSource, progress: &dyn Progress) -> Result<Vec<ImageRecord>> {
         let _lease = self.lease()?;
         let ar = IndexedArchive::open(self, source, progress)?;
+        let mut kept = Vec::new();
         let candidates = if ar.has("manifest.json") {
             docker_candidates(&ar)?
         } else if ar.has("index.json") {
-            oci_candidates(&ar)?
+            oci_candidates(&ar, &mut kept)?
         } else {
             return Err(Error::invalid(
                 "not an image archive: it has neither manifest.json (docker-archive) nor index.json (oci-archive)",
@@ -276,6 +277,11 @@ impl Store {
                 &c.names,
             )?);
         }
+        for k in kept {
+            for n in &k.names {
+                self.tag_index(&n.repository(), n.tag_or_latest(), &k.bytes, &k.media_type)?;
+            }
+        }
         Ok(out)
     }
 }
@@ -318,7 +324,14 @@ fn docker_candidates(ar: &IndexedArchive) -> Result<Vec<Candidate>> {
     Ok(out)
 }
 
-fn oci_candidates(ar: &IndexedArchive) -> Result<Vec<Candidate>> {
+/// A multi-platform index of an archive, to keep under its names.
+struct KeptIndex {
+    names: Vec<Reference>,
+    bytes: Vec<u8>,
+    media_type: String,
+}
+
+fn oci_candidates(ar: &IndexedArchive, kept: &mut Vec<KeptIndex>) -> Result<Vec<Candidate>> {
     let index = manifest::parse_index(&ar.read_small("index.json")?)
         .map_err(|e| Error::invalid(format!("index.json of the archive: {e}")))?;
     let mut out: Vec<Candidate> = Vec::new();
@@ -343,6 +356,24 @@ fn oci_candidates(ar: &IndexedArchive) -> Result<Vec<Candidate>> {
                 .iter()
                 .find(|n| n.platform.as_ref() == Some(&host))
                 .or(nested.first());
+            // Every platform is loaded; the names go to this machine's image (or the
+            // first), and the index is kept under them so `berth push` sends them all.
+            let platforms: Vec<&manifest::IndexEntry> = nested
+                .iter()
+                .filter(|n| n.platform.as_ref().is_some_and(|(os, _)| os != "unknown"))
+                .collect();
+            if platforms.len() > 1 && !names.is_empty() {
+                kept.push(KeptIndex {
+                    names: names.clone(),
+                    bytes: bytes.clone(),
+                    media_type: mt.to_string(),
+                });
+                for n in platforms {
+                    if pick.is_none_or(|p| p.descriptor.digest != n.descriptor.digest) {
+                        queue.push((n.clone(), Vec::new()));
+                    }
+                }
+            }
             if let Some(p) = pick {
                 queue.push((p.clone(), names));
             }

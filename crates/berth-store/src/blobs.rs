@@ -82,6 +82,64 @@ impl Blobs {
             inner: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, f))),
             path,
             dir: self.dir.clone(),
+            keep: false,
+            writeback_from: 0,
+        })
+    }
+
+    /// Opens, or creates, the resumable ingest file `ingest/<name>` (e.g. a partial
+    /// download named after the digest it should have): locks it against other processes
+    /// (a second writer of the same name waits), re-hashes what an interrupted writer left
+    /// there, handing each piece to `seen`, and returns a writer that appends after it
+    /// ([`BlobWriter::len`] tells how much that is). A file longer than `max` starts over.
+    /// Dropped without `commit`, the file stays for a later resume; a commit that finds the
+    /// wrong digest, or [`BlobWriter::discard`], deletes it.
+    pub fn resume(&self, name: &str, max: u64, seen: &mut dyn FnMut(&[u8])) -> Result<BlobWriter> {
+        if name.contains('/') || name.starts_with('.') {
+            return Err(Error::Invalid(format!("bad ingest name {name:?}")));
+        }
+        let path = self.ingest.join(name);
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&path)
+            .ctx("open partial blob", &path)?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(io::Error::from)
+            .ctx("lock partial blob", &path)?;
+        let have = f.metadata().ctx("stat", &path)?.len();
+        let mut h = HashingWriter::new(io::sink());
+        if have > max {
+            f.set_len(0).ctx("truncate", &path)?;
+        } else if have > 0 {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut r = File::open(&path).ctx("open partial blob", &path)?;
+            let mut left = have;
+            while left > 0 {
+                let n = r.read(&mut buf).ctx("read partial blob", &path)?;
+                if n == 0 {
+                    break;
+                }
+                let n = n.min(left as usize);
+                h.write_all(&buf[..n]).ctx("hash", &path)?;
+                seen(&buf[..n]);
+                left -= n as u64;
+            }
+            let (_, got) = h.current();
+            if got < have {
+                f.set_len(got).ctx("truncate", &path)?;
+            }
+        }
+        let mut inner = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
+        inner.set_hasher_from(&h);
+        let writeback_from = inner.current_len();
+        Ok(BlobWriter {
+            inner: Some(inner),
+            path,
+            dir: self.dir.clone(),
+            keep: true,
+            writeback_from,
         })
     }
 
@@ -134,14 +192,51 @@ impl Blobs {
     }
 }
 
-/// A blob being written; dropped without `commit`, its temporary file is removed.
+/// A blob being written; dropped without `commit`, its temporary file is removed (unless
+/// it came from [`Blobs::resume`]).
 pub struct BlobWriter {
     inner: Option<HashingWriter<BufWriter<File>>>,
     path: PathBuf,
     dir: PathBuf,
+    keep: bool,
+    /// Where the range starts that was written but not yet handed to writeback.
+    writeback_from: u64,
 }
 
 impl BlobWriter {
+    /// Bytes written so far (for a resumed writer, including what was there before).
+    pub fn len(&self) -> u64 {
+        self.inner.as_ref().expect("not committed").current_len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Digest and length of the bytes so far.
+    pub fn current(&self) -> (Digest, u64) {
+        self.inner.as_ref().expect("not committed").current()
+    }
+
+    /// Throws away what was written and starts again from nothing.
+    pub fn reset(&mut self) -> Result<()> {
+        let inner = self.inner.take().expect("not committed");
+        let (buf, _, _) = inner.finish();
+        let file = buf
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .ctx("write", &self.path)?;
+        file.set_len(0).ctx("truncate", &self.path)?;
+        self.writeback_from = 0;
+        self.inner = Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, file)));
+        Ok(())
+    }
+
+    /// Deletes the file, also for a resumable writer.
+    pub fn discard(mut self) {
+        self.keep = false;
+    }
+
     /// Finishes the blob: fsync, verify against `expected` if given, rename into place.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
         let inner = self.inner.take().expect("commit runs once");
@@ -156,6 +251,7 @@ impl BlobWriter {
         drop(file);
         if let Some(want) = expected {
             if want != &digest {
+                self.keep = false;
                 return Err(Error::DigestMismatch {
                     what: "blob".into(),
                     expected: want.to_string(),
@@ -176,9 +272,41 @@ impl BlobWriter {
     }
 }
 
+/// Bytes written between two writeback starts (see [`BlobWriter::write`]).
+const WRITEBACK_STEP: u64 = 8 << 20;
+
+/// Asks the kernel to start writing a range of `f` to disk, without waiting for it.
+fn start_writeback(f: &File, from: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; a bad fd gives EBADF.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            from as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
 impl Write for BlobWriter {
+    /// Large blobs (layers) start their writeback every few MiB, so the fsync of `commit`
+    /// waits only for the last of them instead of the whole blob at once.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.as_mut().expect("not committed").write(buf)
+        let inner = self.inner.as_mut().expect("not committed");
+        let n = inner.write(buf)?;
+        let b = inner.get_ref();
+        let on_disk = inner.current_len() - b.buffer().len() as u64;
+        if on_disk >= self.writeback_from + WRITEBACK_STEP {
+            start_writeback(
+                b.get_ref(),
+                self.writeback_from,
+                on_disk - self.writeback_from,
+            );
+            self.writeback_from = on_disk;
+        }
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.as_mut().expect("not committed").flush()
@@ -188,6 +316,61 @@ impl Write for BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         // After a successful commit the file was renamed away and this finds nothing.
-        let _ = fs::remove_file(&self.path);
+        if !self.keep || self.inner.is_none() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resumable_writers_keep_continue_and_verify() {
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(t.path()).unwrap();
+        let b = &store.blobs;
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let want = Digest::of(&data);
+        let name = "pull-test.partial";
+        // A first writer stops half-way; its bytes stay.
+        let mut w = b.resume(name, data.len() as u64, &mut |_| {}).unwrap();
+        w.write_all(&data[..1_000_000]).unwrap();
+        drop(w);
+        assert_eq!(
+            fs::metadata(b.ingest_dir().join(name)).unwrap().len(),
+            1_000_000
+        );
+        // The next one is handed those bytes, continues after them, and commits.
+        let mut seen = Vec::new();
+        let mut w = b
+            .resume(name, data.len() as u64, &mut |p| seen.extend_from_slice(p))
+            .unwrap();
+        assert_eq!(seen, &data[..1_000_000]);
+        assert_eq!(w.len(), 1_000_000);
+        w.write_all(&data[1_000_000..]).unwrap();
+        assert_eq!(w.current().0, want);
+        let (d, n) = w.commit(Some(&want)).unwrap();
+        assert_eq!((d, n), (want.clone(), data.len() as u64));
+        assert!(b.verify(&want).unwrap());
+        assert!(!b.ingest_dir().join(name).exists());
+        // Wrong bytes: the commit fails and nothing is kept to resume from.
+        let mut w = b.resume(name, 10, &mut |_| {}).unwrap();
+        w.write_all(b"0123456789").unwrap();
+        assert!(w.commit(Some(&want)).is_err());
+        assert!(!b.ingest_dir().join(name).exists());
+        // Longer than allowed: starts over; reset and discard remove what was there.
+        fs::write(b.ingest_dir().join(name), b"too long for max").unwrap();
+        let mut w = b
+            .resume(name, 4, &mut |_| panic!("nothing to hand over"))
+            .unwrap();
+        assert_eq!(w.len(), 0);
+        w.write_all(b"ab").unwrap();
+        w.reset().unwrap();
+        assert_eq!(w.len(), 0);
+        w.discard();
+        assert!(!b.ingest_dir().join(name).exists());
+        assert!(b.resume("../escape", 1, &mut |_| {}).is_err());
     }
 }

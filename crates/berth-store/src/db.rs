@@ -127,6 +127,17 @@ CREATE TABLE build_steps (
     updated INTEGER NOT NULL
 );
 "#,
+    // Multi-platform images (berth-registry): an image index kept under a tag. The index
+    // bytes are a blob; its platform images are ordinary images (found by manifest digest).
+    r#"
+CREATE TABLE index_tags (
+    repo TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    digest TEXT NOT NULL,               -- the index blob
+    media_type TEXT NOT NULL,
+    PRIMARY KEY (repo, tag)
+);
+"#,
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection> {

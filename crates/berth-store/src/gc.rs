@@ -283,6 +283,7 @@ impl Store {
     /// Blobs and snapshots reachable from the database.
     pub(crate) fn reachable(&self) -> Result<(HashSet<String>, HashSet<String>)> {
         let (mut blobs, mut snaps) = reachable_from(&self.images()?);
+        blobs.extend(self.index_blobs()?);
         for layers in self.build_cache_layers()? {
             blobs.extend(layers.iter().map(|l| l.digest.hex().to_string()));
             let diffs: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();

@@ -97,7 +97,7 @@ fn image_row(r: &Row<'_>) -> rusqlite::Result<ImageRecord> {
     })
 }
 
-fn parse_digest(s: String) -> Result<Digest> {
+pub(crate) fn parse_digest(s: String) -> Result<Digest> {
     s.parse()
         .map_err(|e: berth_image::digest::DigestParseError| {
             Error::Invalid(format!("store database: {e}"))
@@ -367,7 +367,13 @@ impl Store {
 
     /// Removes one tag; returns whether it existed.
     pub fn untag(&self, r: &Reference) -> Result<bool> {
-        Ok(self.db().execute(
+        let db = self.db();
+        // A multi-platform index under the same name goes with the tag.
+        db.execute(
+            "DELETE FROM index_tags WHERE repo = ?1 AND tag = ?2",
+            params![r.repository(), r.tag_or_latest()],
+        )?;
+        Ok(db.execute(
             "DELETE FROM tags WHERE repo = ?1 AND tag = ?2",
             params![r.repository(), r.tag_or_latest()],
         )? > 0)

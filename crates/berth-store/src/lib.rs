@@ -17,6 +17,7 @@ mod error;
 pub mod gc;
 pub mod images;
 pub mod import;
+mod indexes;
 mod layers;
 mod lock;
 pub mod networks;

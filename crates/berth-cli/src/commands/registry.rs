@@ -42,12 +42,12 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<i32> {
     };
     let store = open_store(root)?;
     let progress = Reporter::new(a.quiet);
-    let client = Client::connect(&r.domain, &r.path, &opts)
-        .with_context(|| format!("pull of {r} failed"))?;
     let refs: Vec<Reference> = if a.all_tags {
         if r.digest.is_some() || a.reference.contains(':') && r.tag.as_deref() != Some("latest") {
             bail!("--all-tags takes a repository name without a tag or digest");
         }
+        let client =
+            pull::connect_for_pull(&r, &opts).with_context(|| format!("pull of {r} failed"))?;
         let tags = client
             .tags(&r.path)
             .with_context(|| format!("listing the tags of {} failed", r.familiar_repository()))?;
@@ -64,7 +64,26 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<i32> {
         vec![r]
     };
     for r in refs {
-        let rep = pull::pull_with(&store, &client, &r, &platform, &opts, &progress)
+        if a.all_platforms {
+            let reps = pull::pull_all_platforms(&store, &r, &platform, &opts, &progress)
+                .with_context(|| format!("pull of {r} failed"))?;
+            if !a.quiet {
+                eprintln!(
+                    "Pulled {r}: {} platform image(s), {} downloaded",
+                    reps.len(),
+                    human_size(reps.iter().map(|p| p.bytes_downloaded).sum())
+                );
+            }
+            let main = store.resolve(&r.to_string()).ok();
+            for rep in &reps {
+                if main.as_ref().is_none_or(|m| m.id == rep.image.id) {
+                    println!("{}", rep.image.id);
+                    break;
+                }
+            }
+            continue;
+        }
+        let rep = pull::pull(&store, &r, &platform, &opts, &progress)
             .with_context(|| format!("pull of {r} failed"))?;
         if !a.quiet {
             eprintln!(
@@ -115,6 +134,54 @@ pub fn push(root: &Path, a: PushArgs) -> Result<i32> {
     opts.max_concurrent = a.max_concurrent_uploads.max(1);
     opts.chunk_size = parse_size(&a.chunk_size)?.max(64 * 1024);
     let progress = Reporter::new(a.quiet);
+    // A name pulled with --all-platforms (and still naming one of its images) pushes the
+    // whole multi-platform image.
+    let source = Reference::parse_tagged(&a.image).ok();
+    let index = match &source {
+        Some(s) if s.digest.is_none() => store
+            .index_for_tag(&s.repository(), s.tag_or_latest())?
+            .filter(|(d, _)| {
+                store
+                    .blobs
+                    .read(d)
+                    .ok()
+                    .and_then(|b| berth_image::manifest::parse_index(&b).ok())
+                    .is_some_and(|es| es.iter().any(|e| e.descriptor.digest == img.manifest))
+            }),
+        _ => None,
+    };
+    if let (Some(source), Some(_)) = (&source, &index) {
+        if compression.is_some() {
+            bail!("--compression cannot be used on a multi-platform image (it would change the manifests its index names)");
+        }
+        let (rep, dropped) = push::push_index(&store, source, &dest, &opts, &progress)
+            .with_context(|| format!("push of {} to {dest} failed", a.image))?;
+        let digest = rep.digest.expect("a finished push has a digest");
+        if !dropped.is_empty() {
+            eprintln!(
+                "warning: the index was pushed without {} entr(ies) the store does not hold ({}); its digest changed",
+                dropped.len(),
+                dropped.join(", ")
+            );
+        }
+        if a.quiet {
+            println!("{digest}");
+        } else {
+            eprintln!(
+                "Pushed {dest} (multi-platform): {} blob(s) uploaded ({} sent), {} already there, {} mounted",
+                rep.blobs_uploaded,
+                human_size(rep.bytes_sent),
+                rep.blobs_existing,
+                rep.blobs_mounted
+            );
+            println!(
+                "{}: digest: {digest} size: {}",
+                dest.tag_or_latest(),
+                rep.manifest_size
+            );
+        }
+        return Ok(0);
+    }
     let rep = push::push(&store, &img, &dest, compression, &opts, &progress)
         .with_context(|| format!("push of {} to {dest} failed", a.image))?;
     let digest = rep.digest.expect("a finished push has a digest");
@@ -174,13 +241,11 @@ pub fn login(a: LoginArgs) -> Result<i32> {
     client
         .check_login()
         .with_context(|| format!("login to {registry} failed"))?;
-    opts.auth
+    let place = opts
+        .auth
         .store(&registry, &creds)
         .with_context(|| format!("cannot save the credentials for {registry}"))?;
-    eprintln!(
-        "Login Succeeded (credentials saved in {})",
-        opts.auth.write.display()
-    );
+    eprintln!("Login Succeeded (credentials saved in {place})");
     Ok(0)
 }
 
@@ -208,7 +273,7 @@ pub fn logout(a: LogoutArgs) -> Result<i32> {
 pub fn manifest_inspect(a: ManifestInspectArgs) -> Result<i32> {
     let r = Reference::parse_tagged(&a.reference)?;
     let opts = options(&a.registry)?;
-    let client = Client::connect(&r.domain, &r.path, &opts)?;
+    let client = pull::connect_for_pull(&r, &opts)?;
     let reference = match &r.digest {
         Some(d) => d.to_string(),
         None => r.tag_or_latest().to_string(),
@@ -226,7 +291,7 @@ pub fn inspect_remote(a: InspectArgs) -> Result<i32> {
     let mut out = Vec::new();
     for name in &a.images {
         let r = Reference::parse_tagged(name)?;
-        let client = Client::connect(&r.domain, &r.path, &opts)?;
+        let client = pull::connect_for_pull(&r, &opts)?;
         let res = pull::resolve(&client, &r, &Platform::host())
             .with_context(|| format!("cannot read {r} from its registry"))?;
         let cfg_bytes =
@@ -343,14 +408,6 @@ pub fn check(root: &Path) -> Result<i32> {
 pub fn pull_for_build(store: &berth_store::Store, name: &str) -> Result<berth_store::ImageRecord> {
     let r = Reference::parse_tagged(name)?;
     let opts = Options::from_env()?;
-    let client = Client::connect(&r.domain, &r.path, &opts)?;
-    let rep = pull::pull_with(
-        store,
-        &client,
-        &r,
-        &Platform::host(),
-        &opts,
-        &Reporter::new(true),
-    )?;
+    let rep = pull::pull(store, &r, &Platform::host(), &opts, &Reporter::new(true))?;
     Ok(rep.image)
 }

@@ -1731,3 +1731,522 @@ fn bearer_tokens_from_a_separate_token_server_for_docker_registry() {
     assert_eq!(d.inspect(&dest)["Manifest"]["Digest"], digest.as_str());
     d.check_clean();
 }
+
+/// Writes the blobs of one image (gzip layers from the raw tars, a config for `arch`)
+/// into the OCI layout at `dir`; returns the manifest's digest and size.
+fn layout_image(dir: &Path, arch: &str, tars: &[Vec<u8>]) -> (String, usize) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let tmp = dir.join("tmp");
+        std::fs::write(&tmp, bytes).unwrap();
+        let hex = sh(&format!("sha256sum < {}", tmp.display()))
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        std::fs::rename(&tmp, blobs.join(&hex)).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for t in tars {
+        let tmp = dir.join("layer.tar");
+        std::fs::write(&tmp, t).unwrap();
+        let diff = sh(&format!("sha256sum < {}", tmp.display()));
+        diff_ids.push(format!(
+            "\"sha256:{}\"",
+            diff.split_whitespace().next().unwrap()
+        ));
+        sh(&format!("gzip -n -f {}", tmp.display()));
+        let gz = std::fs::read(dir.join("layer.tar.gz")).unwrap();
+        std::fs::remove_file(dir.join("layer.tar.gz")).unwrap();
+        let (d, s) = put(&gz);
+        layers.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":{s}}}"#
+        ));
+    }
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diff_ids.join(",")
+    );
+    let (cd, cs) = put(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{cs}}},"layers":[{}]}}"#,
+        layers.join(",")
+    );
+    put(manifest.as_bytes())
+}
+
+fn write_layout_index(dir: &Path, entries: &[String]) {
+    std::fs::write(
+        dir.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            entries.join(",")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// Writes an OCI layout at `dir` holding one image of the given gzip layers (raw tars are
+/// compressed here), tagged `ref_name`; returns the manifest digest.
+fn oci_layout(dir: &Path, ref_name: &str, tars: &[Vec<u8>]) -> String {
+    let (md, ms) = layout_image(dir, "amd64", tars);
+    write_layout_index(
+        dir,
+        &[format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{ms},"annotations":{{"org.opencontainers.image.ref.name":"{ref_name}"}}}}"#
+        )],
+    );
+    md
+}
+
+#[test]
+fn a_hostile_layer_from_a_registry_is_refused_and_nothing_is_stored() {
+    use berth_image::testutil::RawTar;
+    let reg = Server::start(Kind::Distribution, None, &[]);
+    let c = Ctx::new();
+    let layout = c.path("evil-layout");
+    let good = RawTar::new().file("ok", b"fine").finish();
+    let evil = RawTar::new().file("../../escaped", b"x").finish();
+    oci_layout(&layout, "1", &[good, evil]);
+    let dest = format!("{}/evil/app:1", reg.host());
+    sh(&format!(
+        "skopeo copy -q --dest-tls-verify=false oci:{}:1 docker://{dest}",
+        layout.display()
+    ));
+    // skopeo pushed it as it is; berth's pull checks every entry while downloading.
+    c.berth(&["pull", "--tls-verify=false", &dest])
+        .fails_with("was refused");
+    assert!(c.images_json().is_empty());
+    let ingest: Vec<_> = std::fs::read_dir(c.root().join("ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(ingest.is_empty(), "no partial download is kept: {ingest:?}");
+    let blobs = std::fs::read_dir(c.root().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    // Only the good layer (verified, checked) and the config may have been stored.
+    assert!(blobs <= 2, "{blobs} blobs stored");
+    let r = c.berth(&["pull", "--tls-verify=false", &dest]);
+    let err = r.fails_with("was refused").stderr();
+    assert!(err.contains("`..` path components"), "{err}");
+    c.check_clean();
+}
+
+fn berth_conf(c: &Ctx, conf: &Path, args: &[&str]) -> Run {
+    berth_env(c, &[("BERTH_REGISTRIES_CONF", conf)], args)
+}
+
+#[test]
+fn docker_io_comes_from_the_settings_with_mirrors_tried_in_order() {
+    let c = Ctx::new();
+    let missing = c.path("no-such-registries.toml");
+    // Without settings, a short name has nowhere to go, and the error says what to set.
+    let err = berth_conf(&c, &missing, &["pull", "busybox"])
+        .fails_with("[registry.\"docker.io\"]")
+        .stderr();
+    assert!(err.contains("no-such-registries.toml"), "{err}");
+    assert!(err.contains("endpoint"), "{err}");
+
+    let upstream = Server::start(Kind::Berth, None, &[]);
+    let mirror = Server::start(Kind::Distribution, None, &[]);
+    let dead = free_port();
+    let conf = c.path("registries.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[registry.\"docker.io\"]\nendpoint = \"http://{}\"\nmirrors = [\"http://127.0.0.1:{dead}\", \"{}\"]\ninsecure = true\n",
+            upstream.host(),
+            mirror.host()
+        ),
+    )
+    .unwrap();
+    // Pushes go to the endpoint, never to a mirror.
+    c.busybox("localhost/bb:1");
+    let up_digest = push_digest(&berth_conf(&c, &conf, &["push", "localhost/bb:1", "app:1"]).ok());
+    assert_eq!(
+        skopeo_digest(&format!("{}/library/app:1", upstream.host()), ""),
+        up_digest
+    );
+    let (code, _, _) = curl(&format!(
+        "http://{}/v2/library/app/tags/list",
+        mirror.host()
+    ));
+    assert_eq!(code, 404, "nothing was pushed to the mirror");
+    // The mirror has a different app:1 (one more layer); pulls prefer it, after the dead one.
+    let layout = c.path("mirror-layout");
+    oci_layout(
+        &layout,
+        "1",
+        &[berth_image::testutil::RawTar::new()
+            .file("from-mirror", b"m")
+            .finish()],
+    );
+    sh(&format!(
+        "skopeo copy -q --dest-tls-verify=false oci:{}:1 docker://{}/library/app:1",
+        layout.display(),
+        mirror.host()
+    ));
+    let mirror_digest = skopeo_digest(&format!("{}/library/app:1", mirror.host()), "");
+    let d = Ctx::new();
+    let r = berth_conf(&d, &conf, &["pull", "app:1"]).ok();
+    assert!(
+        r.stderr()
+            .contains(&format!("mirror http://127.0.0.1:{dead} failed")),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        d.inspect("docker.io/library/app:1")["Manifest"]["Digest"],
+        mirror_digest.as_str()
+    );
+    // Only the endpoint has bb:1: the mirror's 404 falls through to it.
+    berth_conf(&c, &conf, &["push", "localhost/bb:1", "library/only-up:1"]).ok();
+    berth_conf(&d, &conf, &["pull", "only-up:1"]).ok();
+    assert_eq!(
+        d.inspect("only-up:1")["Manifest"]["Digest"],
+        up_digest.as_str()
+    );
+    // Nowhere to be found: every endpoint is named in the error.
+    let err = berth_conf(&d, &conf, &["pull", "nothing:1"])
+        .fails_with("could not be pulled from any of its 3 endpoints")
+        .stderr();
+    assert!(
+        err.contains(&mirror.host()) && err.contains(&upstream.host()),
+        "{err}"
+    );
+    d.check_clean();
+}
+
+/// A credential helper speaking Docker's protocol, keeping its secrets in `store_dir`.
+fn write_helper(bin: &Path, name: &str, store_dir: &Path) {
+    std::fs::create_dir_all(bin).unwrap();
+    std::fs::create_dir_all(store_dir).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+# docker-credential-{name}: get/store/erase, one file per server under {dir}
+set -e
+verb="$1"; input=$(cat)
+echo "$verb" >> {dir}/calls
+case "$verb" in
+  get)
+    f="{dir}/$(echo "$input" | tr '/:' '__')"
+    if [ -f "$f" ]; then cat "$f"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  store)
+    server=$(echo "$input" | sed 's/.*"ServerURL":"\([^"]*\)".*/\1/')
+    user=$(echo "$input" | sed 's/.*"Username":"\([^"]*\)".*/\1/')
+    secret=$(echo "$input" | sed 's/.*"Secret":"\([^"]*\)".*/\1/')
+    printf '{{"ServerURL":"%s","Username":"%s","Secret":"%s"}}' "$server" "$user" "$secret" > "{dir}/$(echo "$server" | tr '/:' '__')" ;;
+  erase)
+    f="{dir}/$(echo "$input" | tr '/:' '__')"
+    if [ -f "$f" ]; then rm "$f"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  *) echo "unknown verb $verb" >&2; exit 2 ;;
+esac
+"#,
+        dir = store_dir.display()
+    );
+    let p = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&p, script).unwrap();
+    sh(&format!("chmod +x {}", p.display()));
+}
+
+#[test]
+fn credential_helpers_from_docker_config_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Server::start(
+        Kind::Berth,
+        Some(&htpasswd(dir.path(), "alice", "s3cret")),
+        &[],
+    );
+    let h = reg.host();
+    let c = Ctx::new();
+    c.busybox("localhost/helped:1");
+    let bin = c.path("bin");
+    let secrets = c.path("secrets");
+    write_helper(&bin, "berthtest", &secrets);
+    let docker = c.path("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let config = docker.join("config.json");
+    std::fs::write(&config, r#"{"credsStore": "berthtest"}"#).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let home = c.path("home");
+    let run = |args: &[&str], stdin: Option<&str>| -> Run {
+        let mut cmd = c.cmd(args);
+        cmd.env("PATH", &path)
+            .env("DOCKER_CONFIG", &docker)
+            .env("HOME", &home)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("REGISTRY_AUTH_FILE");
+        match stdin {
+            Some(s) => {
+                use std::io::Write;
+                cmd.stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = cmd.spawn().unwrap();
+                child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+                Run {
+                    out: child.wait_with_output().unwrap(),
+                }
+            }
+            None => Run {
+                out: cmd.output().unwrap(),
+            },
+        }
+    };
+    let dest = format!("{h}/private/helped:1");
+    run(
+        &["push", "--tls-verify=false", "localhost/helped:1", &dest],
+        None,
+    )
+    .fails_with("requires authentication");
+    // login stores through the helper: the secret is not written into any file of ours.
+    let r = run(
+        &[
+            "login",
+            "--tls-verify=false",
+            "-u",
+            "alice",
+            "--password-stdin",
+            &h,
+        ],
+        Some("s3cret\n"),
+    )
+    .ok();
+    assert!(
+        r.stderr().contains("docker-credential-berthtest"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!std::fs::read_to_string(&config).unwrap().contains("s3cret"));
+    assert!(!home.join(".config/containers/auth.json").exists());
+    let stored = std::fs::read_to_string(secrets.join(h.replace(':', "_"))).unwrap();
+    assert!(stored.contains("\"Secret\":\"s3cret\""), "{stored}");
+    // push and pull get the credentials from the helper.
+    let digest = push_digest(
+        &run(
+            &["push", "--tls-verify=false", "localhost/helped:1", &dest],
+            None,
+        )
+        .ok(),
+    );
+    let d = Ctx::new();
+    let mut cmd = d.cmd(&["pull", "--tls-verify=false", &dest]);
+    cmd.env("PATH", &path)
+        .env("DOCKER_CONFIG", &docker)
+        .env("HOME", &home)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("REGISTRY_AUTH_FILE");
+    Run {
+        out: cmd.output().unwrap(),
+    }
+    .ok();
+    assert_eq!(d.inspect(&dest)["Manifest"]["Digest"], digest.as_str());
+    // logout erases through the helper; then the registry asks again.
+    run(&["logout", &h], None).ok();
+    assert!(!secrets.join(h.replace(':', "_")).exists());
+    run(
+        &["push", "--tls-verify=false", "localhost/helped:1", &dest],
+        None,
+    )
+    .fails_with("requires authentication");
+    let calls = std::fs::read_to_string(secrets.join("calls")).unwrap();
+    assert!(
+        calls.contains("store") && calls.contains("get") && calls.contains("erase"),
+        "{calls}"
+    );
+
+    // credHelpers for this registry wins over credsStore; a missing helper is a clear error.
+    std::fs::write(
+        &config,
+        format!(r#"{{"credsStore": "berthtest", "credHelpers": {{"{h}": "absent"}}}}"#),
+    )
+    .unwrap();
+    run(
+        &["push", "--tls-verify=false", "localhost/helped:1", &dest],
+        None,
+    )
+    .fails_with("cannot run credential helper docker-credential-absent");
+}
+
+#[test]
+fn an_oversize_push_says_what_the_limit_is_and_how_to_raise_it() {
+    let reg = Server::start(Kind::Berth, None, &["--max-upload-size", "1MB"]);
+    let c = Ctx::new();
+    big_image(&c, "localhost/big:1", 20);
+    let dest = format!("{}/big/app:1", reg.host());
+    // One request larger than the limit (refused before its body is read), then chunks
+    // that cross it (refused in the middle of the upload).
+    for chunk in ["16MB", "256kB"] {
+        let err = c
+            .berth(&[
+                "push",
+                "--tls-verify=false",
+                "--chunk-size",
+                chunk,
+                "localhost/big:1",
+                &dest,
+            ])
+            .fails_with("413")
+            .stderr();
+        assert!(err.contains("limit of 1000000 bytes"), "{chunk}: {err}");
+        assert!(err.contains("--max-upload-size"), "{chunk}: {err}");
+    }
+    reg.check_clean();
+}
+
+#[test]
+fn multi_platform_images_pull_and_push_with_their_index() {
+    use berth_image::testutil::RawTar;
+    let src = Server::start(Kind::Distribution, None, &[]);
+    let c = Ctx::new();
+    // A two-platform index, as skopeo copies it (`--all`) into the source registry.
+    let layout = c.path("multi-layout");
+    let mut entries = Vec::new();
+    let mut platform_digests = Vec::new();
+    for (arch, variant) in [("amd64", None), ("arm64", Some("v8"))] {
+        let (d, s) = layout_image(
+            &layout,
+            arch,
+            &[RawTar::new()
+                .file(&format!("arch-{arch}"), arch.as_bytes())
+                .finish()],
+        );
+        platform_digests.push(d.clone());
+        let v = variant
+            .map(|v| format!(r#","variant":"{v}""#))
+            .unwrap_or_default();
+        entries.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":{s},"platform":{{"os":"linux","architecture":"{arch}"{v}}}}}"#
+        ));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    let nested = layout.join("index-blob.json");
+    std::fs::write(&nested, &index).unwrap();
+    let ihex = sha256_file(&nested);
+    std::fs::rename(&nested, layout.join("blobs/sha256").join(&ihex)).unwrap();
+    write_layout_index(
+        &layout,
+        &[format!(
+            r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:{ihex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"1"}}}}"#,
+            index.len()
+        )],
+    );
+    let from = format!("{}/multi/app:1", src.host());
+    sh(&format!(
+        "skopeo copy -q --all --dest-tls-verify=false oci:{}:1 docker://{from}",
+        layout.display()
+    ));
+    let index_digest = format!("sha256:{ihex}");
+    assert_eq!(skopeo_digest(&from, ""), index_digest);
+
+    // --all-platforms keeps both images and the index; the name runs this machine's.
+    c.berth(&["pull", "--tls-verify=false", "--all-platforms", &from])
+        .ok();
+    assert_eq!(c.images_json().len(), 2, "{:?}", c.images_json());
+    assert_eq!(c.inspect(&from)["Architecture"], "amd64");
+
+    for kind in [Kind::Distribution, Kind::Berth] {
+        let dst = Server::start(kind, None, &[]);
+        let to = format!("{}/copy/app:1", dst.host());
+        let r = c.berth(&["push", "--tls-verify=false", &from, &to]).ok();
+        assert_eq!(push_digest(&r), index_digest, "{kind:?}");
+        // The peers see the same index, and both platform images behind it.
+        assert_eq!(skopeo_digest(&to, ""), index_digest, "{kind:?}");
+        let raw = sh(&format!(
+            "skopeo inspect --raw --tls-verify=false docker://{to}"
+        ));
+        assert_eq!(raw, index, "the index byte for byte");
+        let out = c.path(&format!("copied-{kind:?}"));
+        sh(&format!(
+            "skopeo copy -q --all --src-tls-verify=false docker://{to} oci:{}:1",
+            out.display()
+        ));
+        let arm = sh(&format!(
+            "skopeo inspect --tls-verify=false --override-arch arm64 --override-variant v8 docker://{to}"
+        ));
+        assert!(arm.contains("\"Architecture\": \"arm64\""), "{arm}");
+        // podman picks the arm64 image from the same index, and finds it by digest.
+        let p = Podman::new();
+        p.run(&format!(
+            "pull -q --platform linux/arm64/v8 --tls-verify=false {to}"
+        ));
+        assert_eq!(
+            p.run(&format!(
+                "image inspect --format '{{{{.Architecture}}}}' {to}"
+            ))
+            .trim(),
+            "arm64",
+            "{kind:?}"
+        );
+        p.run(&format!(
+            "pull -q --tls-verify=false {}@{}",
+            to.trim_end_matches(":1"),
+            platform_digests[1]
+        ));
+        if kind == Kind::Berth {
+            dst.check_clean();
+        }
+    }
+
+    // A plain pull takes this machine's platform; --platform takes another (with variant).
+    let d = Ctx::new();
+    d.berth(&["pull", "--tls-verify=false", &from]).ok();
+    assert_eq!(d.inspect(&from)["Architecture"], "amd64");
+    let e = Ctx::new();
+    e.berth(&[
+        "pull",
+        "--tls-verify=false",
+        "--platform",
+        "linux/arm64/v8",
+        &from,
+    ])
+    .ok();
+    assert_eq!(e.inspect(&from)["Architecture"], "arm64");
+    e.berth(&[
+        "pull",
+        "--tls-verify=false",
+        "--platform",
+        "linux/arm64/v7",
+        &from,
+    ])
+    .fails_with("it has: linux/amd64, linux/arm64/v8");
+    c.check_clean();
+
+    // The same index in an oci-archive: `berth load` keeps both platforms and the index,
+    // and the push sends them as they were.
+    write_layout_index(
+        &layout,
+        &[format!(
+            r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:{ihex}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"localhost/multi:1"}}}}"#,
+            index.len()
+        )],
+    );
+    let archive = c.path("multi.tar");
+    sh(&format!(
+        "tar -C {} -cf {} oci-layout index.json blobs",
+        layout.display(),
+        archive.display()
+    ));
+    let l = Ctx::new();
+    l.berth(&["load", "-i", archive.to_str().unwrap()]).ok();
+    assert_eq!(l.images_json().len(), 2, "{:?}", l.images_json());
+    assert_eq!(l.inspect("localhost/multi:1")["Architecture"], "amd64");
+    let dst = Server::start(Kind::Distribution, None, &[]);
+    let to = format!("{}/loaded/multi:1", dst.host());
+    let r = l
+        .berth(&["push", "--tls-verify=false", "localhost/multi:1", &to])
+        .ok();
+    assert_eq!(push_digest(&r), index_digest);
+    assert_eq!(skopeo_digest(&to, ""), index_digest);
+    l.check_clean();
+}
