@@ -99,10 +99,12 @@ hyperfine --shell bash --warmup 1 --runs 5 --export-markdown "$work/up.md" \
   -n "berth compose up -d --wait (all healthy)" "$berth compose up -d --wait >/dev/null 2>&1 && curl -fsS -o /dev/null http://127.0.0.1:18090/health" \
   --prepare "$berth compose down -v >/dev/null 2>&1; bash $work/podman-down.sh" \
   -n "podman-compose up -d + healthchecks pass" "bash $work/podman-up.sh"
+# down from the same state for both: everything up and healthy, then 2 s for the worker
+# (no healthcheck) to be past its start.
 hyperfine --shell bash --warmup 1 --runs 5 --export-markdown "$work/down.md" \
-  --prepare "bash $work/podman-down.sh; $berth compose up -d --wait >/dev/null 2>&1" \
+  --prepare "bash $work/podman-down.sh; $berth compose up -d --wait >/dev/null 2>&1; sleep 2" \
   -n "berth compose down -v" "$berth compose down -v >/dev/null 2>&1" \
-  --prepare "$berth compose down -v >/dev/null 2>&1; bash $work/podman-up.sh" \
+  --prepare "$berth compose down -v >/dev/null 2>&1; bash $work/podman-up.sh; sleep 2" \
   -n "podman-compose down -v" "bash $work/podman-down.sh"
 cd - >/dev/null
 {
