@@ -830,9 +830,9 @@ fn health_loop(
     let exe = rt.executor_for(runtime);
     // Until the first success the check runs every 100 ms (Docker's start interval, on
     // by default here: `compose up --wait` and `service_healthy` should not wait a whole
-    // interval for a service that is ready), but a check starts no sooner than three
-    // times the last one's duration after it, so that a heavy check (a Python one-liner)
-    // does not take the CPU from the service it waits for; a failure counts towards `retries` at most once per
+    // interval for a service that is ready), but a check starts no sooner than twice the
+    // last one's duration after it, so that a heavy check (a Python one-liner) keeps at
+    // most half a core from the service it waits for; a failure counts towards `retries` at most once per
     // interval, so "unhealthy" comes no sooner than with the interval alone.
     const START_INTERVAL_MS: u64 = 100;
     let interval = Duration::from_millis(h.interval_ms.max(100));
@@ -897,7 +897,7 @@ fn health_loop(
             + if seen_healthy || ok {
                 interval
             } else {
-                interval.min(Duration::from_millis(START_INTERVAL_MS).max(took * 3))
+                interval.min(Duration::from_millis(START_INTERVAL_MS).max(took * 2))
             };
         let in_start_period = began.elapsed() < Duration::from_millis(h.start_period_ms);
         let counts = !ok && last_counted.is_none_or(|t| t.elapsed() >= interval);
