@@ -41,6 +41,9 @@ pub const DEFAULT_NETWORK: &str = "bridge";
 /// The preferred interface name of the default network's bridge.
 pub const DEFAULT_BRIDGE: &str = "berth0";
 
+/// DNS servers started by this process and not yet reaped (see `reap_dns_servers`).
+static DNS_SERVERS: std::sync::Mutex<Vec<std::process::Child>> = std::sync::Mutex::new(Vec::new());
+
 /// `berth network create`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateNetwork {
@@ -412,6 +415,21 @@ impl<'a> Net<'a> {
         Ok(())
     }
 
+    /// Reaps, from a thread, the DNS servers this process started whenever they end, so
+    /// that a long-lived monitor does not keep them as zombies. Call it when a thread may
+    /// exist (after the container started).
+    pub fn reap_dns_servers() {
+        let kids: Vec<std::process::Child> =
+            std::mem::take(&mut *DNS_SERVERS.lock().unwrap_or_else(|e| e.into_inner()));
+        if !kids.is_empty() {
+            std::thread::spawn(move || {
+                for mut k in kids {
+                    let _ = k.wait();
+                }
+            });
+        }
+    }
+
     /// Starts the network's DNS server unless one runs (it exits on its own when idle).
     fn start_dns(&self, n: &NetworkRow) -> Result<()> {
         let gw: Ipv4Addr = n.gateway.parse().expect("checked");
@@ -439,13 +457,15 @@ impl<'a> Net<'a> {
             .stdout(std::process::Stdio::null())
             .stderr(err);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .map_err(|e| Error::Kernel(format!("start the DNS server of {}: {e}", n.name)))?;
-        // Reap it whenever it ends, so it is not left a zombie of a long-lived monitor.
-        std::thread::spawn(move || {
-            let _ = child.wait();
-        });
+        // Reaped later by `reap_dns_servers`: no thread here, the caller may be about to
+        // fork (the monitor runs libcontainer in-process only while single-threaded).
+        DNS_SERVERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child);
         Ok(())
     }
 

@@ -136,6 +136,10 @@ impl Runtime {
             Some((r, w)) => (Some(std::os::fd::OwnedFd::from(r)), Some(w)),
             None => (None, None),
         };
+        // Still only the warming thread besides this one (nothing on the way, such as
+        // the network setup, may have started another)?
+        let in_process =
+            in_process && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
         let started = if in_process {
             self.start_in_process(c, attach, warm, stdin_r)
         } else {
@@ -146,6 +150,7 @@ impl Runtime {
             Err((code, msg)) => return Outcome::Failed(code, msg),
         };
         // Threads only now: the in-process start forks.
+        berth_net::Net::reap_dns_servers();
         let hub = stdin_w.and_then(|w| {
             crate::attach::Hub::start(&dir, std::fs::File::from(std::os::fd::OwnedFd::from(w)))
                 .map_err(|e| eprintln!("berth: container {}: attach socket: {e}", c.name))

@@ -243,9 +243,12 @@ fn create(
 /// which skips the C library's fork handlers: a lock another thread held at that moment
 /// (the allocator's, say) would stay locked forever in the child.
 pub fn single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count() == 1)
-        .unwrap_or(false)
+    thread_count() == Some(1)
+}
+
+/// How many threads this process runs.
+pub fn thread_count() -> Option<usize> {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).ok()
 }
 
 /// A container created and started by this process itself, without a `berth oci run`
