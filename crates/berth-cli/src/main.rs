@@ -11,6 +11,17 @@ use clap::Parser;
 
 fn main() {
     berth_runtime::timing::begin();
+    // Commands that start a container (or a process in one) warm the kernel's cgroup
+    // migration path from the first moment (ADR 0023). Not the built-in runtime's own
+    // `oci` process: libcontainer forks there with no thread allowed to come or go.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if !args.iter().any(|a| a == "oci")
+        && args
+            .iter()
+            .any(|a| a == "run" || a == "exec" || a == "start" || a == "container-monitor")
+    {
+        berth_runtime::cgroup_warm::begin();
+    }
     let args = cli::Cli::parse();
     if args.command.prints_listing() {
         restore_sigpipe();

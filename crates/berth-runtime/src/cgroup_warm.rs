@@ -15,17 +15,38 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Stops the warming thread when dropped.
 pub struct AttachWarmer {
     stop: Arc<AtomicBool>,
+    /// When the thread stops by itself: nanoseconds after `base`.
+    until: Arc<AtomicU64>,
+    base: Instant,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// A warmer started at the top of `main` (see `begin`), for the first `start` to take.
+static EARLY: Mutex<Option<AttachWarmer>> = Mutex::new(None);
+
+/// Starts warming as early as possible for a command that will start a container or a
+/// process in one (run, exec, start): the grace period then overlaps the whole command.
+/// Without a taker the thread stops after a few seconds.
+pub fn begin() {
+    if let Some(w) = spawn(Duration::from_secs(3)) {
+        *EARLY.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+    }
+}
+
 impl AttachWarmer {
+    /// Stops by itself at the latest `max` from now.
+    pub fn limit(&self, max: Duration) {
+        let at = (self.base.elapsed() + max).as_nanos().min(u64::MAX as u128) as u64;
+        self.until.store(at, Ordering::SeqCst);
+    }
+
     /// Stops the thread and waits until it is gone (before this process forks again).
     pub fn finish(mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -43,28 +64,52 @@ impl Drop for AttachWarmer {
 
 const PERIOD: Duration = Duration::from_millis(2);
 
-/// Starts warming for at most `max` (or until the guard is dropped); `None` when this
-/// process's cgroup file is not writable.
+/// Warming for at most `max` from now (or until the guard is dropped): the one `begin`
+/// started if there is one, else a new one; `None` when this process's cgroup file is
+/// not writable.
 pub fn start(max: Duration) -> Option<AttachWarmer> {
+    let early = EARLY.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match early {
+        Some(w) if !w.stop.load(Ordering::SeqCst) => {
+            w.limit(max);
+            Some(w)
+        }
+        Some(expired) => {
+            expired.finish(); // gone before anything forks
+            spawn(max)
+        }
+        None => spawn(max),
+    }
+}
+
+fn spawn(max: Duration) -> Option<AttachWarmer> {
     let file = own_procs_file()?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let base = Instant::now();
+    let until = Arc::new(AtomicU64::new(max.as_nanos().min(u64::MAX as u128) as u64));
+    let deadline = until.clone();
     let pid = std::process::id().to_string().into_bytes();
     // The loop allocates nothing and takes no lock: the process may fork meanwhile.
     let thread = std::thread::Builder::new()
         .name("cgroup-warm".into())
         .spawn(move || {
-            let until = Instant::now() + max;
-            while !flag.load(Ordering::SeqCst) && Instant::now() < until {
+            while !flag.load(Ordering::SeqCst)
+                && (base.elapsed().as_nanos() as u64) < deadline.load(Ordering::SeqCst)
+            {
                 if (&file).write_all(&pid).is_err() {
+                    flag.store(true, Ordering::SeqCst);
                     return;
                 }
                 std::thread::sleep(PERIOD);
             }
+            flag.store(true, Ordering::SeqCst);
         })
         .ok()?;
     Some(AttachWarmer {
         stop,
+        until,
+        base,
         thread: Some(thread),
     })
 }

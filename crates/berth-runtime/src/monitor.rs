@@ -95,15 +95,16 @@ impl Runtime {
         let exe = self.executor(c);
         let terminal = attach.is_some_and(|a| a.terminal);
         // The built-in runtime without a tty runs in this process (no `berth oci` child):
-        // only while no other thread exists, see `oci::single_threaded`. A tty needs the
-        // child, which receives the pty and copies it.
-        let in_process =
-            !terminal && !c.config.tty && exe.is_builtin() && crate::oci::single_threaded();
-        let warm = crate::cgroup_warm::start(if in_process {
+        // only while no other thread exists but the warming one, see `oci::InProcess`.
+        // A tty needs the child, which receives the pty and copies it.
+        let can_in_process = !terminal && !c.config.tty && exe.is_builtin();
+        let warm = crate::cgroup_warm::start(if can_in_process {
             Duration::from_secs(3600) // stopped right after the start, below
         } else {
             Duration::from_secs(2)
         });
+        let in_process =
+            can_in_process && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
         let netns = match self.setup_network(c) {
             Ok(ns) => ns,
             Err(e) => return Outcome::Failed(125, e.to_string()),
@@ -143,7 +144,12 @@ impl Runtime {
         let started = if in_process {
             self.start_in_process(c, attach, warm, stdin_r)
         } else {
-            self.start_runtime_child(c, &exe, attach, &log, stdin_r)
+            if let Some(w) = &warm {
+                w.limit(Duration::from_secs(2));
+            }
+            let r = self.start_runtime_child(c, &exe, attach, &log, stdin_r);
+            drop(warm);
+            r
         };
         let mut running = match started {
             Ok(r) => r,

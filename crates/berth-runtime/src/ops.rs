@@ -271,13 +271,14 @@ impl Runtime {
 
     /// `berth exec`: runs a process in a running container; its exit code.
     pub fn exec(&self, what: &str, o: &ExecOptions) -> Result<i32> {
-        let in_process = !o.tty && crate::oci::single_threaded();
         // The new process joins the container's cgroup: see cgroup_warm.
-        let warm = crate::cgroup_warm::start(if in_process {
-            Duration::from_secs(3600) // stopped by `oci::exec` once the process exists
-        } else {
+        let warm = crate::cgroup_warm::start(if o.tty {
             Duration::from_millis(300)
+        } else {
+            Duration::from_secs(3600) // stopped by `oci::exec` once the process exists
         });
+        let in_process =
+            !o.tty && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
         let c = self.refresh(self.get(what)?)?;
         if c.state.status != Status::Running {
             return Err(Error::Conflict(format!(
@@ -343,7 +344,10 @@ impl Runtime {
             )
             .map_err(|message| Error::Command { code: 126, message });
         }
-        let _warm = warm;
+        // The child joins the cgroup within this bound; a long exec must not keep warming.
+        if let Some(w) = &warm {
+            w.limit(Duration::from_millis(300));
+        }
         let mut cmd = exe.command();
         cmd.arg("exec");
         if o.tty {
