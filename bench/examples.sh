@@ -20,7 +20,8 @@
 # before each run. Raw logs and the table go to bench/results/ (not committed).
 #
 # Usage: bash bench/examples.sh [EXAMPLE...]     (as root; default: all five)
-#        PEERS=0 skips the peers; COLD_BASES=1 as above.
+#        ROUNDS=N repeats it all N times (fresh stores each round; the table gives the
+#        median); PEERS=0 skips the peers; COLD_BASES=1 as above.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -61,25 +62,30 @@ mkdir -p bench/results
 work=$(mktemp -d /var/tmp/bbx.XXXX)
 stamp=$(date -u +%Y%m%dT%H%M%S)
 tsv="bench/results/examples-$stamp.tsv"
-printf 'example\ttool\trun\tseconds\tstatus\tload1\n' > "$tsv"
+printf 'example\ttool\trun\tseconds\tstatus\tload1\tround\n' > "$tsv"
 export BERTH_EXAMPLES_CACHE="${BERTH_EXAMPLES_CACHE:-/var/tmp/berth-examples}"
 
 script_of() { # berth's script for an example
   case "$1" in rails-ci) echo "examples/rails-ci/ci.sh" ;; *) echo "examples/$1/run.sh" ;; esac
 }
 
-# timed EXAMPLE TOOL RUN CMD...: run CMD, log it, record seconds and pass/fail.
+# timed EXAMPLE TOOL RUN CMD...: run CMD, log it (each line stamped with the time of day,
+# to see where the time goes), record seconds and pass/fail.
 timed() {
   local ex="$1" tool="$2" run="$3"; shift 3
-  local log="bench/results/examples-$stamp-$ex-$tool-$run.log" load t0 t1 status=ok
+  local log="bench/results/examples-$stamp-$ex-$tool-$run-$round.log" load t0 t1 rc status=ok
   load=$(cut -d' ' -f1 /proc/loadavg)
   t0=$(date +%s%N)
-  "$@" > "$log" 2>&1 || status="FAILED($?)"
+  set +e
+  "$@" 2>&1 | while IFS= read -r l; do printf '%(%T)T %s\n' -1 "$l"; done > "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
   t1=$(date +%s%N)
+  [ "$rc" -eq 0 ] || status="FAILED($rc)"
   local ms=$(((t1 - t0) / 1000000))
-  if grep -q '^PEER-DIFF' "$log"; then status="$status,$(grep -c '^PEER-DIFF' "$log")diff"; fi
-  printf '%s\t%s\t%s\t%d.%d\t%s\t%s\n' "$ex" "$tool" "$run" $((ms / 1000)) $((ms % 1000 / 100)) \
-    "$status" "$load" | tee -a "$tsv"
+  if grep -q ' PEER-DIFF' "$log"; then status="$status,$(grep -c ' PEER-DIFF' "$log")diff"; fi
+  printf '%s\t%s\t%s\t%d.%d\t%s\t%s\t%s\n' "$ex" "$tool" "$run" $((ms / 1000)) $((ms % 1000 / 100)) \
+    "$status" "$load" "$round" | tee -a "$tsv"
 }
 
 # Stores are removed between examples (disk), after their containers are gone.
@@ -98,46 +104,65 @@ drop_berth_store() {
   rm -rf "$1"
 }
 
-for ex in "${examples[@]}"; do
-  echo "######## $ex"
-  broot="$work/b-$ex" proot="$work/p-$ex"
-  if [ "${COLD_BASES:-0}" = 1 ]; then
-    export BERTH_EXAMPLES_CACHE="$work/bases-$ex"
-    mkdir -p "$BERTH_EXAMPLES_CACHE"
-  fi
-  for run in cold warm; do
-    timed "$ex" berth "$run" env BERTH_ROOT="$broot" bash "$(script_of "$ex")"
-    if [ "${PEERS:-1}" = 1 ]; then
-      timed "$ex" peer "$run" env PEER_ROOT="$proot" bash "bench/peers/$ex.sh"
+for round in $(seq "${ROUNDS:-1}"); do
+  for ex in "${examples[@]}"; do
+    echo "######## $ex (round $round)"
+    broot="$work/b-$ex" proot="$work/p-$ex"
+    if [ "${COLD_BASES:-0}" = 1 ]; then
+      export BERTH_EXAMPLES_CACHE="$work/bases-$ex"
+      mkdir -p "$BERTH_EXAMPLES_CACHE"
     fi
+    for run in cold warm; do
+      timed "$ex" berth "$run" env BERTH_ROOT="$broot" bash "$(script_of "$ex")"
+      if [ "${PEERS:-1}" = 1 ]; then
+        timed "$ex" peer "$run" env PEER_ROOT="$proot" bash "bench/peers/$ex.sh"
+      fi
+    done
+    drop_berth_store "$broot"
+    drop_peer_store "$proot"
+    if [ "${COLD_BASES:-0}" = 1 ]; then rm -rf "$BERTH_EXAMPLES_CACHE"; fi
   done
-  drop_berth_store "$broot"
-  drop_peer_store "$proot"
-  if [ "${COLD_BASES:-0}" = 1 ]; then rm -rf "$BERTH_EXAMPLES_CACHE"; fi
 done
 rmdir "$work" 2>/dev/null || true
 
-# The table: seconds, and peer/berth ratios (>1: berth is faster).
-{
-  echo "examples end to end, $(nproc) cores, $(date -u +%F), berth $(git rev-parse --short HEAD)"
-  echo
-  echo "| example | berth cold | berth warm | peer cold | peer warm | peer/berth cold | peer/berth warm |"
-  echo "| --- | --- | --- | --- | --- | --- | --- |"
-  awk -F'\t' 'NR > 1 {
-      v[$1 "," $2 "," $3] = $4; st[$1 "," $2 "," $3] = $5; ld[$1 "," $2 "," $3] = $6
-      if (!($1 in seen)) { seen[$1] = 1; order[n++] = $1 }
-    }
-    function cell(k) { return (k in v) ? v[k] " s" (st[k] == "ok" ? "" : " (" st[k] ")") : "-" }
-    function ratio(a, b) { return (a in v && b in v && v[b] > 0) ? sprintf("%.1fx", v[a] / v[b]) : "-" }
-    END {
-      for (i = 0; i < n; i++) {
-        e = order[i]
-        printf "| %s | %s | %s | %s | %s | %s | %s |\n", e,
-          cell(e ",berth,cold"), cell(e ",berth,warm"), cell(e ",peer,cold"), cell(e ",peer,warm"),
-          ratio(e ",peer,cold", e ",berth,cold"), ratio(e ",peer,warm", e ",berth,warm")
-      }
-    }' "$tsv"
-  echo
-  echo "load average (1 min) before each run: $(awk -F'\t' 'NR > 1 {printf "%s%s %s %s %s", sep, $1, $2, $3, $6; sep = "; "}' "$tsv")"
-} > "bench/results/examples-$stamp.md"
+# The table: median seconds over the rounds (passing runs), and peer/berth ratios (>1:
+# berth is faster).
+python3 - "$tsv" "$(nproc)" "$(git rev-parse --short HEAD)" "${COLD_BASES:-0}" > "bench/results/examples-$stamp.md" <<'PY'
+import csv, statistics, sys, datetime
+tsv, cores, rev, cold_bases = sys.argv[1:5]
+rows = list(csv.DictReader(open(tsv), delimiter="\t"))
+order = list(dict.fromkeys(r["example"] for r in rows))
+def vals(ex, tool, run):
+    return [r for r in rows if (r["example"], r["tool"], r["run"]) == (ex, tool, run)]
+def med(ex, tool, run):
+    ok = [float(r["seconds"]) for r in vals(ex, tool, run) if r["status"].startswith("ok")]
+    return statistics.median(ok) if ok else None
+def cell(ex, tool, run):
+    rs = vals(ex, tool, run)
+    if not rs:
+        return "-"
+    m = med(ex, tool, run)
+    txt = f"{m:.1f} s" if m is not None else "failed"
+    if len(rs) > 1:
+        txt += " (" + "/".join(r["seconds"] for r in rs) + ")"
+    notes = sorted({r["status"] for r in rs if r["status"] != "ok"})
+    if notes:
+        txt += " " + ",".join(notes)
+    return txt
+def ratio(ex, run):
+    p, b = med(ex, "peer", run), med(ex, "berth", run)
+    return f"{p / b:.1f}x" if p and b else "-"
+print(f"examples end to end, {cores} cores, {datetime.date.today()}, berth {rev}"
+      + (", cold runs include debootstrap of the bases (COLD_BASES=1)" if cold_bases == "1" else ""))
+print()
+print("| example | berth cold | berth warm | peer cold | peer warm | peer/berth cold | peer/berth warm |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+for ex in order:
+    print(f"| {ex} | {cell(ex,'berth','cold')} | {cell(ex,'berth','warm')} | {cell(ex,'peer','cold')} "
+          f"| {cell(ex,'peer','warm')} | {ratio(ex,'cold')} | {ratio(ex,'warm')} |")
+print()
+loads = [float(r["load1"]) for r in rows]
+print(f"1-minute load average before the runs: {min(loads):.1f}-{max(loads):.1f} "
+      f"(median {statistics.median(loads):.1f}); median of the passing runs, each run's seconds in brackets")
+PY
 cat "bench/results/examples-$stamp.md"
