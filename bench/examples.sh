@@ -125,44 +125,8 @@ for round in $(seq "${ROUNDS:-1}"); do
 done
 rmdir "$work" 2>/dev/null || true
 
-# The table: median seconds over the rounds (passing runs), and peer/berth ratios (>1:
-# berth is faster).
-python3 - "$tsv" "$(nproc)" "$(git rev-parse --short HEAD)" "${COLD_BASES:-0}" > "bench/results/examples-$stamp.md" <<'PY'
-import csv, statistics, sys, datetime
-tsv, cores, rev, cold_bases = sys.argv[1:5]
-rows = list(csv.DictReader(open(tsv), delimiter="\t"))
-order = list(dict.fromkeys(r["example"] for r in rows))
-def vals(ex, tool, run):
-    return [r for r in rows if (r["example"], r["tool"], r["run"]) == (ex, tool, run)]
-def med(ex, tool, run):
-    ok = [float(r["seconds"]) for r in vals(ex, tool, run) if r["status"].startswith("ok")]
-    return statistics.median(ok) if ok else None
-def cell(ex, tool, run):
-    rs = vals(ex, tool, run)
-    if not rs:
-        return "-"
-    m = med(ex, tool, run)
-    txt = f"{m:.1f} s" if m is not None else "failed"
-    if len(rs) > 1:
-        txt += " (" + "/".join(r["seconds"] for r in rs) + ")"
-    notes = sorted({r["status"] for r in rs if r["status"] != "ok"})
-    if notes:
-        txt += " " + ",".join(notes)
-    return txt
-def ratio(ex, run):
-    p, b = med(ex, "peer", run), med(ex, "berth", run)
-    return f"{p / b:.1f}x" if p and b else "-"
-print(f"examples end to end, {cores} cores, {datetime.date.today()}, berth {rev}"
-      + (", cold runs include debootstrap of the bases (COLD_BASES=1)" if cold_bases == "1" else ""))
-print()
-print("| example | berth cold | berth warm | peer cold | peer warm | peer/berth cold | peer/berth warm |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-for ex in order:
-    print(f"| {ex} | {cell(ex,'berth','cold')} | {cell(ex,'berth','warm')} | {cell(ex,'peer','cold')} "
-          f"| {cell(ex,'peer','warm')} | {ratio(ex,'cold')} | {ratio(ex,'warm')} |")
-print()
-loads = [float(r["load1"]) for r in rows]
-print(f"1-minute load average before the runs: {min(loads):.1f}-{max(loads):.1f} "
-      f"(median {statistics.median(loads):.1f}); median of the passing runs, each run's seconds in brackets")
-PY
+# The table (bench/examples-table.py): median seconds over the rounds, each run's seconds,
+# and peer/berth ratios (>1: berth is faster).
+cb=(); [ "${COLD_BASES:-0}" = 1 ] && cb=(--cold-bases)
+python3 bench/examples-table.py "${cb[@]}" "$tsv" > "bench/results/examples-$stamp.md"
 cat "bench/results/examples-$stamp.md"
