@@ -20,7 +20,7 @@ buildah() { command buildah $store_args "$@"; }
 # use the host network, as berth build's default does.
 bud() { buildah bud --layers --format docker --network host -v "$HOST_CA:$HOST_CA:ro" "$@"; }
 # Containers go on their own bridge: podman's default network (10.88.0.0/16, made on first
-# use) can collide with bridges already on the host (berth and docker networks take /24s
+# use) can collide with bridges already on the host (berth's own networks take /24s
 # from 10.88.0.0 up), and then published ports do not answer.
 PEER_NET=berth-bench
 peer_net() {
