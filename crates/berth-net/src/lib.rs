@@ -432,11 +432,25 @@ impl<'a> Net<'a> {
 
     /// Starts the network's DNS server unless one runs (it exits on its own when idle).
     fn start_dns(&self, n: &NetworkRow) -> Result<()> {
-        let gw: Ipv4Addr = n.gateway.parse().expect("checked");
-        // Bound already: a server runs (or is just exiting, and the new one waits for it).
-        match std::net::UdpSocket::bind((gw, 53)) {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => return Ok(()),
-            _ => {}
+        // This network's server holds its lock while it runs (or exits; a new one waits
+        // for it). The port says less: it may still be held by the server of a removed
+        // network with the same gateway (`down -v` then `up`), which exits within half a
+        // second and leaves the new network without DNS unless its own server starts.
+        let lock_path = self
+            .store
+            .root()
+            .join("netns")
+            .join(format!("dns-{}.lock", &n.id[..12]));
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+        {
+            if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+            {
+                return Ok(());
+            }
         }
         let log = self
             .store

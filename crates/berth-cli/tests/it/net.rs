@@ -772,3 +772,51 @@ fn dns_answers_over_tcp_too() {
     assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 1, "one answer");
     assert_eq!(&reply[reply.len() - 4..], &want.octets());
 }
+
+/// `compose down -v` then `up` at once: the network is removed and made again with the
+/// same gateway while the old network's DNS server still holds port 53 (it notices and
+/// exits within half a second). The new network must still get a server of its own. The
+/// test holds the port itself for that half second, which makes the race certain.
+#[test]
+fn a_network_made_again_at_once_gets_its_own_dns() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["network", "create", "again"]).ok();
+    let gw: Ipv4Addr = network(&c, "again")["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .expect("a gateway")
+        .parse()
+        .unwrap();
+    let stale = std::net::UdpSocket::bind((gw, 53)).expect("bind the gateway's port 53");
+    for n in ["a", "b"] {
+        c.berth(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "again",
+            "bb",
+            "sleep",
+            "60",
+        ])
+        .ok();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stale);
+    std::thread::sleep(Duration::from_millis(500));
+    let r = c.berth(&[
+        "exec",
+        "a",
+        "sh",
+        "-c",
+        "ping -c 1 -W 2 b >/dev/null && echo resolved",
+    ]);
+    assert!(
+        r.stdout().contains("resolved"),
+        "{}{}",
+        r.stdout(),
+        r.stderr()
+    );
+    c.berth(&["rm", "-f", "a", "b"]).ok();
+}
