@@ -885,6 +885,14 @@ fn health_loop(
                             }
                             break (st.success(), o);
                         }
+                        // The container ended: a check still running (its runtime may be
+                        // joining a namespace that is going away) must not hold up the
+                        // monitor, and so `stop` and `down`, until its timeout.
+                        Ok(None) if stop.load(Ordering::SeqCst) => {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            return;
+                        }
                         Ok(None) if Instant::now() > deadline => {
                             let _ = child.kill();
                             let _ = child.wait();
