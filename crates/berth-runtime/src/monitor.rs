@@ -103,8 +103,6 @@ impl Runtime {
         } else {
             Duration::from_secs(2)
         });
-        let in_process =
-            can_in_process && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
         let netns = match self.setup_network(c) {
             Ok(ns) => ns,
             Err(e) => return Outcome::Failed(125, e.to_string()),
@@ -124,9 +122,10 @@ impl Runtime {
             Ok(l) => Arc::new(l),
             Err(e) => return Outcome::Failed(125, format!("open the container log: {e}")),
         };
-        let _ = exe.delete(&c.id); // a leftover from a crash would make `run` fail
-                                   // Detached with -i: stdin stays open for `berth attach` (not for runc's tty, which
-                                   // reads a terminal of ours instead).
+        // A leftover from a crash would make `run` fail.
+        let _ = exe.delete(&c.id);
+        // Detached with -i: stdin stays open for `berth attach` (not for runc's tty, which
+        // reads a terminal of ours instead).
         let open_stdin =
             attach.is_none() && c.config.open_stdin && (exe.is_builtin() || !c.config.tty);
         let stdin_pipe = match open_stdin.then(std::io::pipe).transpose() {
@@ -137,10 +136,10 @@ impl Runtime {
             Some((r, w)) => (Some(std::os::fd::OwnedFd::from(r)), Some(w)),
             None => (None, None),
         };
-        // Still only the warming thread besides this one (nothing on the way, such as
-        // the network setup, may have started another)?
+        // No thread but the warming one, right before the fork (anything on the way, the
+        // network setup say, may have started one)?
         let in_process =
-            in_process && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
+            can_in_process && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
         let started = if in_process {
             self.start_in_process(c, attach, warm, stdin_r)
         } else {
@@ -729,12 +728,18 @@ impl EarlySignals {
     }
 
     fn hand_over(self, f: &Forwarder) {
-        for id in self.ids {
-            signal_hook::low_level::unregister(id);
-        }
         let s = self.last.swap(0, Ordering::SeqCst);
         if s > 0 {
             f.pending.store(s as i32, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for EarlySignals {
+    /// Back to what the signals did before (also when the start failed).
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
         }
     }
 }
