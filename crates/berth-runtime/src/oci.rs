@@ -1,8 +1,8 @@
 //! berth's built-in OCI runtime: youki's `libcontainer` behind the same command surface
 //! berth uses for runc (`run`, `exec`, `kill`, `delete`, `state`, `ps`), reached as the
-//! hidden `berth oci ...` command. The monitor runs it exactly as it runs runc, so the same
-//! bundle runs either way (`--runtime runc` picks runc), and libcontainer's process-level
-//! side effects (non-dumpable, reaping the init) stay in that short-lived child.
+//! hidden `berth oci ...` command. The monitor runs it as it runs runc, so the same bundle
+//! runs either way (`--runtime runc` picks runc). Without a terminal, the monitor and
+//! `berth exec` call it in their own process instead (`InProcess`, `exec`; ADR 0023).
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
