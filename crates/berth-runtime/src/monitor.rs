@@ -416,6 +416,8 @@ impl Runtime {
     /// Tears down what one run set up (the runtime's record, the rootfs mount).
     fn teardown(&self, c: &Container) {
         let _ = self.executor(c).delete(&c.id);
+        // What the runtime's delete leaves: cgroups systemd made below the container's.
+        crate::ops::remove_container_cgroups(&c.id);
         crate::timing::mark("executor delete");
         let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
         crate::timing::mark("unmounted");

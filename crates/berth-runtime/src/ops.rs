@@ -16,6 +16,44 @@ fn alive(pid: i32) -> bool {
             .unwrap_or(true)
 }
 
+/// The `berth` cgroup parent in every mounted hierarchy (v1 controllers, v2).
+fn cgroup_parents() -> Vec<std::path::PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut parents = vec![base.join("berth"), base.join("unified").join("berth")];
+    if let Ok(rd) = std::fs::read_dir(base) {
+        parents.extend(rd.flatten().map(|e| e.path().join("berth")));
+    }
+    parents.sort();
+    parents.dedup();
+    parents.retain(|p| p.is_dir());
+    parents
+}
+
+/// Removes a cgroup and the cgroups below it, deepest first, when none holds a process
+/// (systemd in a `--systemd` container makes its own below the container's, which the
+/// runtime's delete does not remove). Whether it is gone.
+fn remove_cgroup_tree(dir: &Path) -> bool {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+        && std::fs::remove_dir(dir).is_ok()
+}
+
+/// Removes what is left of container `id`'s cgroups after its runtime deleted it.
+pub(crate) fn remove_container_cgroups(id: &str) {
+    for parent in cgroup_parents() {
+        let dir = parent.join(id);
+        if dir.is_dir() {
+            remove_cgroup_tree(&dir);
+        }
+    }
+}
+
 /// A signal's number from its name ("SIGTERM", "term", "15", "SIGRTMIN+3").
 fn signal_number(name: &str) -> Option<i32> {
     let up = name.to_ascii_uppercase();
@@ -77,6 +115,7 @@ impl Runtime {
         }
         // Nobody is watching and nothing runs: record the end and release what it held.
         let _ = self.executor(&c).delete(&c.id);
+        remove_container_cgroups(&c.id);
         let _ = rootfs::unmount_overlay(&self.dir(&c.id).join("rootfs"));
         // Not fatal here (this runs inside ps/inspect): the endpoint records stay, and
         // rm or system prune release them and report a failure.
@@ -248,6 +287,7 @@ impl Runtime {
             self.wait_until_stopped(&c.id, Duration::from_secs(10))?;
         }
         let _ = self.executor(&c).delete(&c.id);
+        remove_container_cgroups(&c.id);
         let dir = self.dir(&c.id);
         rootfs::unmount_overlay(&dir.join("rootfs")).map_err(io_err("unmount the rootfs"))?;
         crate::timing::mark("rm: unmounted");
@@ -416,6 +456,38 @@ impl Runtime {
             ) {
                 self.remove(&c.id, false, false)?;
                 removed.push(c.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes empty container cgroups (`berth/<name>` in every hierarchy) that nothing
+    /// running owns and that are older than `min_age`: left by a runtime that died before
+    /// its cleanup, by this store or by one deleted since (the `berth` parent is shared by
+    /// every store on the host; a young one may be a container of another store starting
+    /// right now, and the kernel refuses to remove one that holds processes). Returns how
+    /// many went.
+    pub fn sweep_stale_cgroups(&self, min_age: Duration) -> Result<usize> {
+        let running: std::collections::HashSet<String> = self
+            .list_refreshed()?
+            .into_iter()
+            .filter(|c| matches!(c.state.status, Status::Running | Status::Restarting))
+            .map(|c| c.id)
+            .collect();
+        let mut removed = 0;
+        for parent in cgroup_parents() {
+            let Ok(rd) = std::fs::read_dir(&parent) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let (path, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().unwrap_or_default() >= min_age);
+                if path.is_dir() && old && !running.contains(&name) && remove_cgroup_tree(&path) {
+                    removed += 1;
+                }
             }
         }
         Ok(removed)

@@ -105,6 +105,11 @@ pub fn prune(root: &Path, a: SystemPruneArgs) -> Result<i32> {
         println!();
     }
     rt.release_stale_mounts()?;
+    let cgroups = rt.sweep_stale_cgroups(std::time::Duration::from_secs(60))?;
+    if cgroups > 0 {
+        println!("Deleted {cgroups} empty cgroup(s) of containers that ended without cleanup");
+        println!();
+    }
     rt.sweep_endpoints()?;
     for n in rt.net().prune()? {
         println!("Deleted Network: {n}");

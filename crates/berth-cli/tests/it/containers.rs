@@ -1197,11 +1197,30 @@ fn system_prune_removes_stopped_containers_and_crash_leftovers() {
     let s = state(&c, "crashed");
     sh(&format!("kill -9 {} {}", s["MonitorPid"], s["Pid"]));
     std::thread::sleep(Duration::from_millis(300));
+    // Empty container cgroups a dead runtime left behind go once they are a minute old
+    // (a young one may belong to a container starting in another store).
+    let tag = c
+        .root()
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let stale = format!("/sys/fs/cgroup/pids/berth/stale-{tag}");
+    let young = format!("/sys/fs/cgroup/pids/berth/young-{tag}");
+    for d in [&stale, &young] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    sh(&format!("touch -d '2 hours ago' {stale}"));
     let out = c.berth(&["system", "prune", "-f"]).ok().stdout();
     assert!(
         out.contains("done") && out.contains("crashed") && !out.contains("alive"),
         "{out}"
     );
+    assert!(!std::path::Path::new(&stale).exists(), "{out}");
+    assert!(std::path::Path::new(&young).exists());
+    std::fs::remove_dir(&young).unwrap();
     assert_eq!(
         c.berth(&["ps", "-a", "--format", "{{.Names}}"])
             .ok()
@@ -1310,7 +1329,8 @@ fn systemd_mode_prepares_what_systemd_needs() {
             "bb",
             "sh",
             "-c",
-            "trap 'exit 0' 37; echo ready; while true; do sleep 0.1; done",
+            // As systemd does: cgroups of its own below the container's.
+            "mkdir /sys/fs/cgroup/pids/sub && trap 'exit 0' 37; echo ready; while true; do sleep 0.1; done",
         ])
         .ok()
         .stdout();
@@ -1325,6 +1345,9 @@ fn systemd_mode_prepares_what_systemd_needs() {
         i[0]["State"]["ExitCode"], 0,
         "stopped by SIGRTMIN+3, not killed"
     );
+    // Its cgroup went with it, the one made inside too.
+    let cg = format!("/sys/fs/cgroup/pids/berth/{}", id.trim());
+    assert!(!std::path::Path::new(&cg).exists(), "{cg} left behind");
 }
 
 #[test]
