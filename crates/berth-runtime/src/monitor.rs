@@ -138,10 +138,9 @@ impl Runtime {
         };
         // No thread but the warming one, right before the fork (anything on the way, the
         // network setup say, may have started one)?
-        let in_process =
-            can_in_process && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
+        let in_process = can_in_process && crate::oci::may_fork_here(warm.as_ref());
         let started = if in_process {
-            self.start_in_process(c, attach, warm, stdin_r)
+            self.start_in_process(c, &exe, attach, warm, stdin_r)
         } else {
             if let Some(w) = &warm {
                 w.limit(Duration::from_secs(2));
@@ -228,6 +227,7 @@ impl Runtime {
     fn start_in_process(
         &self,
         c: &Container,
+        exe: &crate::executor::Executor,
         attach: Option<Attach>,
         warm: Option<crate::cgroup_warm::AttachWarmer>,
         stdin_pipe: Option<std::os::fd::OwnedFd>,
@@ -248,7 +248,6 @@ impl Runtime {
         };
         // Signals that come before the start wait in `pending` (no thread may exist yet).
         let early = attach.map(|_| EarlySignals::catch());
-        let exe = self.executor(c);
         let started = crate::oci::InProcess::start(
             &exe.state,
             &self.dir(&c.id),

@@ -239,22 +239,18 @@ fn create(
     Ok(container)
 }
 
-/// Whether this process runs one thread only. libcontainer forks with a raw `clone3`,
-/// which skips the C library's fork handlers: a lock another thread held at that moment
-/// (the allocator's, say) would stay locked forever in the child.
-pub fn single_threaded() -> bool {
-    thread_count() == Some(1)
-}
-
-/// How many threads this process runs.
-pub fn thread_count() -> Option<usize> {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).ok()
+/// Whether libcontainer may fork in this process now: no thread runs but this one and
+/// `warm`'s (which allocates nothing and takes no lock). libcontainer forks with a raw
+/// `clone3`, which skips the C library's fork handlers: a lock another thread held at
+/// that moment (the allocator's, say) would stay locked forever in the child.
+pub fn may_fork_here(warm: Option<&crate::cgroup_warm::AttachWarmer>) -> bool {
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).ok();
+    threads == Some(1 + usize::from(warm.is_some()))
 }
 
 /// A container created and started by this process itself, without a `berth oci run`
 /// child: the monitor's fast path for the built-in runtime (no terminal). Its init is
-/// this process's child. Call only while `single_threaded()` holds (threads that sit in
-/// a system call, as `cgroup_warm`'s, are safe too).
+/// this process's child. Call only while `may_fork_here` holds.
 pub struct InProcess {
     container: Container,
     pub init: Pid,

@@ -317,8 +317,7 @@ impl Runtime {
         } else {
             Duration::from_secs(3600) // stopped by `oci::exec` once the process exists
         });
-        let in_process =
-            !o.tty && crate::oci::thread_count() == Some(1 + usize::from(warm.is_some()));
+        let in_process = !o.tty && crate::oci::may_fork_here(warm.as_ref());
         let c = self.refresh(self.get(what)?)?;
         if c.state.status != Status::Running {
             return Err(Error::Conflict(format!(
