@@ -156,7 +156,6 @@ pub fn push(root: &Path, a: PushArgs) -> Result<i32> {
         }
         let (rep, dropped) = push::push_index(&store, source, &dest, &opts, &progress)
             .with_context(|| format!("push of {} to {dest} failed", a.image))?;
-        let digest = rep.digest.expect("a finished push has a digest");
         if !dropped.is_empty() {
             eprintln!(
                 "warning: the index was pushed without {} entr(ies) the store does not hold ({}); its digest changed",
@@ -164,45 +163,38 @@ pub fn push(root: &Path, a: PushArgs) -> Result<i32> {
                 dropped.join(", ")
             );
         }
-        if a.quiet {
-            println!("{digest}");
-        } else {
-            eprintln!(
-                "Pushed {dest} (multi-platform): {} blob(s) uploaded ({} sent), {} already there, {} mounted",
-                rep.blobs_uploaded,
-                human_size(rep.bytes_sent),
-                rep.blobs_existing,
-                rep.blobs_mounted
-            );
-            println!(
-                "{}: digest: {digest} size: {}",
-                dest.tag_or_latest(),
-                rep.manifest_size
-            );
-        }
+        let sent = format!("{} sent", human_size(rep.bytes_sent));
+        report_pushed(&dest, " (multi-platform)", &sent, &rep, a.quiet);
         return Ok(0);
     }
     let rep = push::push(&store, &img, &dest, compression, &opts, &progress)
         .with_context(|| format!("push of {} to {dest} failed", a.image))?;
-    let digest = rep.digest.expect("a finished push has a digest");
-    if a.quiet {
-        println!("{digest}");
-    } else {
-        eprintln!(
-            "Pushed {dest}: {} blob(s) uploaded ({} sent, {} resumed from an earlier push), {} already there, {} mounted",
-            rep.blobs_uploaded,
-            human_size(rep.bytes_sent),
-            human_size(rep.bytes_resumed),
-            rep.blobs_existing,
-            rep.blobs_mounted
-        );
-        println!(
-            "{}: digest: {digest} size: {}",
-            dest.tag_or_latest(),
-            rep.manifest_size
-        );
-    }
+    let sent = format!(
+        "{} sent, {} resumed from an earlier push",
+        human_size(rep.bytes_sent),
+        human_size(rep.bytes_resumed)
+    );
+    report_pushed(&dest, "", &sent, &rep, a.quiet);
     Ok(0)
+}
+
+/// What a push prints: the digest alone with -q; else a summary on stderr and Docker's
+/// "TAG: digest: D size: N" line.
+fn report_pushed(dest: &Reference, what: &str, sent: &str, rep: &push::PushReport, quiet: bool) {
+    let digest = rep.digest.as_ref().expect("a finished push has a digest");
+    if quiet {
+        println!("{digest}");
+        return;
+    }
+    eprintln!(
+        "Pushed {dest}{what}: {} blob(s) uploaded ({sent}), {} already there, {} mounted",
+        rep.blobs_uploaded, rep.blobs_existing, rep.blobs_mounted
+    );
+    println!(
+        "{}: digest: {digest} size: {}",
+        dest.tag_or_latest(),
+        rep.manifest_size
+    );
 }
 
 /// A registry host[:port] as given to login/logout (a URL or a reference prefix also works).
