@@ -40,18 +40,34 @@ fn remove_cgroup_tree(dir: &Path) -> bool {
             }
         }
     }
-    std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
-        && std::fs::remove_dir(dir).is_ok()
+    if !std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty()) {
+        return false;
+    }
+    // Empty but busy: the last task is still being released by the kernel.
+    for delay_ms in [0, 1, 2, 4, 8] {
+        if delay_ms > 0 {
+            std::thread::sleep(Duration::from_millis(delay_ms));
+        }
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return true,
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::NotFound,
+        }
+    }
+    false
 }
 
-/// Removes what is left of container `id`'s cgroups after its runtime deleted it.
-pub(crate) fn remove_container_cgroups(id: &str) {
+/// Removes container `id`'s cgroups in every hierarchy (what its runtime's delete left,
+/// or all of them once its init has ended). Whether none is left.
+pub(crate) fn remove_container_cgroups(id: &str) -> bool {
+    let mut all = true;
     for parent in cgroup_parents() {
         let dir = parent.join(id);
         if dir.is_dir() {
-            remove_cgroup_tree(&dir);
+            all &= remove_cgroup_tree(&dir);
         }
     }
+    all
 }
 
 /// A signal's number from its name ("SIGTERM", "term", "15", "SIGRTMIN+3").

@@ -95,6 +95,36 @@ fn exit_codes(rt: &[&str]) {
     );
     assert_eq!(c.berth(&["ps", "-aq"]).ok().stdout(), "");
     assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+    // A child that outlives the init dies with its pid namespace; the cgroups (every
+    // hierarchy) and the runtime's state go with the container.
+    let out = run_with(
+        &c,
+        rt,
+        &["bb", "sh", "-c", "sleep 30 & cat /proc/self/cgroup"],
+    )
+    .ok()
+    .stdout();
+    let id = out
+        .lines()
+        .find_map(|l| l.split("/berth/").nth(1))
+        .unwrap_or_else(|| panic!("no berth cgroup in {out}"))
+        .trim()
+        .to_string();
+    let left: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("berth").join(&id))
+        .chain(
+            std::fs::read_dir(c.root().join("runtime"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path().join(&id)),
+        )
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(left.is_empty(), "left behind by run --rm: {left:?}");
 }
 
 #[test]
