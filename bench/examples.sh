@@ -99,7 +99,8 @@ drop_peer_store() {
   rm -rf "$r"
 }
 drop_berth_store() {
-  "$berth" --root "$1" rm -f $("$berth" --root "$1" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+  # reset also removes the bridges and nftables rules the store made on the host.
+  "$berth" --root "$1" system reset --force >/dev/null 2>&1 || true
   { grep -o " $1/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
   rm -rf "$1"
 }

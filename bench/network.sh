@@ -11,8 +11,7 @@ work=$(mktemp -d /var/tmp/berth-bench.XXXX)
 B="$berth --root $work/berth"
 P="podman --root $work/podman --runroot $work/podman-run --storage-driver overlay --events-backend none --cgroup-manager cgroupfs"
 cleanup() {
-  $B rm -f $($B ps -aq 2>/dev/null) >/dev/null 2>&1 || true
-  $B network rm benchnet bridge >/dev/null 2>&1 || true
+  $B system reset --force >/dev/null 2>&1 || true
   $P rm -af -t 0 >/dev/null 2>&1 || true
   $P network rm -f benchnet >/dev/null 2>&1 || true
   umount -R "$work"/berth/containers/*/rootfs 2>/dev/null || true

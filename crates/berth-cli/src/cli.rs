@@ -199,6 +199,13 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Remove dangling images and garbage; --max-size evicts least recently used images.
     Prune(SystemPruneArgs),
+    /// Remove everything of this store: containers (stopped first), networks with their
+    /// bridges and firewall rules, volumes, images, build cache, then the store's files.
+    Reset {
+        /// Do not ask; needed when stdin is not a terminal.
+        #[arg(short, long)]
+        force: bool,
+    },
     /// Verify every blob and reference; --repair fixes what it can.
     Check {
         /// Remove corrupt content and broken references, then collect garbage.

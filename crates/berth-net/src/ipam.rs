@@ -130,6 +130,30 @@ pub fn host_routes() -> Vec<Subnet> {
     parse_proc_route(&text)
 }
 
+/// The subnets of every IPv4 address on the host's interfaces, also those that are down
+/// and so have no route (a bridge left behind by a deleted store, a VPN link not up yet):
+/// a new network must not reuse their addresses either.
+pub fn host_interface_subnets() -> Vec<Subnet> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|a| {
+            let ip = a.address?.as_sockaddr_in()?.ip();
+            let mask = a.netmask?.as_sockaddr_in()?.ip();
+            let prefix = u32::from(mask).count_ones() as u8;
+            if ip.is_loopback() || prefix == 0 {
+                return None;
+            }
+            let net = u32::from(ip) & u32::from(mask);
+            Some(Subnet {
+                addr: Ipv4Addr::from(net),
+                prefix,
+            })
+        })
+        .collect()
+}
+
 fn parse_proc_route(text: &str) -> Vec<Subnet> {
     let mut out = Vec::new();
     for l in text.lines().skip(1) {

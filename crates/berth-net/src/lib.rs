@@ -138,6 +138,7 @@ impl<'a> Net<'a> {
         let id = random_hex();
         let _lock = sys::host_lock()?;
         let mut used: Vec<Subnet> = ipam::host_routes();
+        used.extend(ipam::host_interface_subnets());
         for n in self.store.networks()? {
             if let Ok(s) = Subnet::parse(&n.subnet) {
                 used.push(s);
@@ -148,7 +149,7 @@ impl<'a> Net<'a> {
                 let s = Subnet::parse(s).map_err(Error::Invalid)?;
                 if let Some(u) = used.iter().find(|u| u.overlaps(&s)) {
                     return Err(Error::Conflict(format!(
-                        "subnet {s} overlaps {u}, which a host route or another network uses: choose another --subnet"
+                        "subnet {s} overlaps {u}, which a host route, a host interface address or another network uses: choose another --subnet"
                     )));
                 }
                 s

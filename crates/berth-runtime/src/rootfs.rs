@@ -168,7 +168,7 @@ pub fn is_mounted(p: &Path) -> bool {
         .any(|l| l.split(' ').nth(4).map(unescape).as_deref() == Some(&*want))
 }
 
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     s.replace("\\040", " ")
         .replace("\\011", "\t")
         .replace("\\012", "\n")

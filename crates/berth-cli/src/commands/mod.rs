@@ -45,6 +45,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Df(a)) => system::df(&root, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(&root, a),
         Command::System(SystemCommand::Check { repair }) => system::check(&root, repair),
+        Command::System(SystemCommand::Reset { force }) => system::reset(&root, force),
 
         // Containers: berth's own failures exit 125 (as Docker), the command's exit code otherwise.
         Command::Run(a) => run_family(containers::run(&root, a)),

@@ -1,4 +1,4 @@
-//! system df, system prune, system check.
+//! system df, system prune, system reset, system check.
 
 use super::images::print_prune;
 use super::{confirm, open_store};
@@ -116,6 +116,39 @@ pub fn prune(root: &Path, a: SystemPruneArgs) -> Result<i32> {
     }
     let report = rt.store.system_prune(a.all, max)?;
     print_prune(&report);
+    Ok(0)
+}
+
+pub fn reset(root: &Path, force: bool) -> Result<i32> {
+    use std::io::IsTerminal;
+    if !root.join("berth.db").exists() {
+        anyhow::bail!(
+            "{} is not a berth store (no berth.db): nothing to reset; check --root or BERTH_ROOT",
+            root.display()
+        );
+    }
+    if !force {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "system reset removes every container, network, volume and image of {}: pass --force to confirm without a terminal",
+                root.display()
+            );
+        }
+        if !confirm(&format!(
+            "WARNING! This removes every container, network, volume, image and the build cache of {}. Are you sure you want to continue?",
+            root.display()
+        )) {
+            return Ok(0);
+        }
+    }
+    let r = berth_runtime::Runtime::new(open_store(root)?).reset()?;
+    println!(
+        "Removed {} container(s), {} network(s), {} volume(s); {} is empty",
+        r.containers,
+        r.networks,
+        r.volumes,
+        root.display()
+    );
     Ok(0)
 }
 

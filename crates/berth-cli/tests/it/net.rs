@@ -820,3 +820,88 @@ fn a_network_made_again_at_once_gets_its_own_dns() {
     );
     c.berth(&["rm", "-f", "a", "b"]).ok();
 }
+
+/// A subnet whose address sits on a host interface that is down (so it has no route: a
+/// bridge left by a deleted store, say) is not picked for a new network.
+#[test]
+fn new_network_skips_addresses_on_down_interfaces() {
+    let c = Ctx::new();
+    c.berth(&["network", "create", "probe"]).ok();
+    let subnet = network(&c, "probe")["IPAM"]["Config"][0]["Subnet"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.berth(&["network", "rm", "probe"]).ok();
+    let dummy = format!("bdown{}", std::process::id() % 100_000);
+    let addr = format!("{}.1/24", subnet.rsplit_once('.').unwrap().0);
+    sh(&format!(
+        "ip link add {dummy} type bridge && ip addr add {addr} dev {dummy}"
+    ));
+    let picked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.berth(&["network", "create", "after"]).ok();
+        network(&c, "after")["IPAM"]["Config"][0]["Subnet"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }));
+    sh(&format!("ip link del {dummy}"));
+    let picked = picked.unwrap();
+    assert_ne!(
+        picked, subnet,
+        "{subnet} is on {dummy} (down), yet it was picked"
+    );
+    c.berth(&["network", "rm", "after"]).ok();
+}
+
+/// `system reset` removes what a store made on the host (bridges, rules, network
+/// namespaces, mounts, cgroups) along with its files; without a terminal it wants --force.
+#[test]
+fn system_reset_removes_host_state_and_files() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["network", "create", "resetnet"]).ok();
+    let bridge = format!(
+        "br-{}",
+        &network(&c, "resetnet")["Id"].as_str().unwrap()[..12]
+    );
+    let id = c
+        .berth(&[
+            "run",
+            "-d",
+            "--network",
+            "resetnet",
+            "-v",
+            "data:/data",
+            "-p",
+            "127.0.0.1::80",
+            "bb",
+            "sleep",
+            "600",
+        ])
+        .ok()
+        .stdout()
+        .trim()
+        .to_string();
+    let before = host_state(&c, &bridge, std::slice::from_ref(&id));
+    assert!(!before.0.is_empty() && !before.1.is_empty(), "{before:?}");
+    let r = c.berth(&["system", "reset"]);
+    assert_ne!(r.code(), 0);
+    assert!(r.stderr().contains("--force"), "{}", r.stderr());
+    assert_eq!(c.berth(&["ps", "-q"]).ok().stdout().trim(), &id[..12]);
+    let r = c.berth(&["system", "reset", "--force"]).ok();
+    assert!(r.stdout().contains("1 container(s)"), "{}", r.stdout());
+    let after = host_state(&c, &bridge, std::slice::from_ref(&id));
+    assert!(
+        after.0.is_empty() && after.1.is_empty() && after.2.is_empty(),
+        "{after:?}"
+    );
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+    let cg = format!("/sys/fs/cgroup/memory/berth/{id}");
+    assert!(!std::path::Path::new(&cg).exists(), "{cg} left");
+    let files: Vec<_> = std::fs::read_dir(c.root()).unwrap().flatten().collect();
+    assert!(files.is_empty(), "{files:?}");
+    // The store is usable again, empty.
+    assert_eq!(c.berth(&["images", "-q"]).ok().stdout(), "");
+    c.busybox("bb");
+    c.berth(&["run", "--rm", "bb", "true"]).ok();
+}
