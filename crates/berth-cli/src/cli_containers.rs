@@ -88,6 +88,12 @@ pub struct CreateFlags {
     /// NAME=SOFT[:HARD], e.g. nofile=1024:2048.
     #[arg(long)]
     pub ulimit: Vec<String>,
+    /// Size of /dev/shm, e.g. 256m (default 64m).
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// A namespaced kernel parameter: KEY=VALUE, e.g. net.core.somaxconn=1024.
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     #[arg(long)]
     pub health_cmd: Option<String>,
     #[arg(long)]

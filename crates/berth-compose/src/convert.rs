@@ -338,21 +338,9 @@ fn duration(n: &Node, path: &str) -> R<Duration> {
 }
 
 /// Byte sizes: 1024, `512m`, `1g`, `1gb`, `64k`.
+/// Sizes as Docker writes them: binary units (`64m` is 64 MiB).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid size {s:?}: use e.g. 64m, 1g or a number of bytes"))?;
-    Ok((n * mult as f64) as u64)
+    berth_runtime::options::ram_bytes(s)
 }
 
 fn bytes(n: &Node, path: &str) -> R<u64> {
@@ -401,6 +389,13 @@ const SERVICE_KEYS: &[&str] = &[
     "pids_limit",
     "profiles",
     "pull_policy",
+    "ulimits",
+    "extra_hosts",
+    "dns",
+    "security_opt",
+    "shm_size",
+    "sysctls",
+    "logging",
     "extends",
 ];
 
@@ -423,18 +418,15 @@ const SERVICE_IGNORED: &[&str] = &[
     "develop",
     "device_cgroup_rules",
     "devices",
-    "dns",
     "dns_opt",
     "dns_search",
     "domainname",
     "external_links",
-    "extra_hosts",
     "gpus",
     "group_add",
     "ipc",
     "isolation",
     "links",
-    "logging",
     "mac_address",
     "mem_reservation",
     "mem_swappiness",
@@ -447,11 +439,7 @@ const SERVICE_IGNORED: &[&str] = &[
     "pre_stop",
     "runtime",
     "scale",
-    "security_opt",
-    "shm_size",
     "storage_opt",
-    "sysctls",
-    "ulimits",
     "userns_mode",
     "uts",
     "volumes_from",
@@ -461,7 +449,120 @@ const SERVICE_IGNORED: &[&str] = &[
     "use_api_socket",
 ];
 
+/// `ulimits`: `name: N` or `name: {soft: N, hard: M}`.
+fn ulimits(n: &Node, path: &str) -> R<BTreeMap<String, Ulimit>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in entries(n, path)? {
+        let p = join(path, &k.name);
+        let (soft, hard) = match &v.value {
+            Value::Map(_) => {
+                let (mut soft, mut hard) = (None, None);
+                for (kk, vv) in entries(v, &p)? {
+                    let pp = join(&p, &kk.name);
+                    match kk.name.as_str() {
+                        "soft" => soft = Some(integer(vv, &pp)?),
+                        "hard" => hard = Some(integer(vv, &pp)?),
+                        _ => return Err(unknown_key(kk, &p, &["soft", "hard"])),
+                    }
+                }
+                match (soft, hard) {
+                    (Some(s), Some(h)) => (s, h),
+                    _ => {
+                        return Err(Error::at(
+                            v.pos.clone(),
+                            format!("{p} needs both soft and hard"),
+                        ))
+                    }
+                }
+            }
+            _ => {
+                let i = integer(v, &p)?;
+                (i, i)
+            }
+        };
+        let (_, soft, hard) = berth_runtime::options::ulimit(&format!("{}={soft}:{hard}", k.name))
+            .map_err(|e| Error::at(v.pos.clone(), format!("{p}: {e}")))?;
+        out.insert(k.name.clone(), Ulimit { soft, hard });
+    }
+    Ok(out)
+}
+
+/// `extra_hosts`: a list of `NAME:IP`/`NAME=IP`, or a mapping NAME: IP (or a list of
+/// IPs); kept as `NAME=IP`.
+fn extra_hosts(n: &Node, path: &str) -> R<Vec<String>> {
+    let mut raw: Vec<(String, &Node)> = Vec::new();
+    match &n.value {
+        Value::Seq(items) => {
+            for (i, it) in items.iter().enumerate() {
+                raw.push((string(it, &format!("{path}[{i}]"))?, it));
+            }
+        }
+        Value::Map(m) => {
+            for (k, v) in m {
+                for ip in string_or_list(v, &join(path, &k.name))? {
+                    raw.push((format!("{}={ip}", k.name), v));
+                }
+            }
+        }
+        Value::Null => {}
+        _ => return Err(type_err(n, path, "a list of NAME:IP or a mapping")),
+    }
+    raw.into_iter()
+        .map(|(h, node)| {
+            berth_runtime::options::add_host(&h)
+                .map(|(name, ip)| format!("{name}={ip}"))
+                .map_err(|e| Error::at(node.pos.clone(), format!("{path}: {e}")))
+        })
+        .collect()
+}
+
 impl Conv<'_> {
+    /// `logging`: berth writes json lines itself; other drivers are ignored with a
+    /// warning, `max-size`/`max-file` rotate berth's log.
+    fn logging(&mut self, n: &Node, path: &str) -> R<Logging> {
+        let mut l = Logging::default();
+        for (k, v) in entries(n, path)? {
+            let p = join(path, &k.name);
+            match k.name.as_str() {
+                "driver" => l.driver = opt_string(v, &p)?,
+                "options" => l.options = labels(v, &p)?,
+                _ => return Err(unknown_key(k, path, &["driver", "options"])),
+            }
+        }
+        if let Some(d) = l.driver.as_deref() {
+            if !matches!(d, "json-file" | "local") {
+                self.warn(
+                    &n.pos,
+                    format!("{path}.driver: berth keeps json-file logs; driver {d:?} is ignored"),
+                );
+            }
+        }
+        for (k, v) in &l.options {
+            match k.as_str() {
+                "max-size" => {
+                    parse_bytes(v).map_err(|e| {
+                        Error::at(n.pos.clone(), format!("{path}.options.max-size: {e}"))
+                    })?;
+                }
+                "max-file" => {
+                    v.parse::<u32>().map_err(|_| {
+                        Error::at(
+                            n.pos.clone(),
+                            format!("{path}.options.max-file: {v:?} is not a whole number"),
+                        )
+                    })?;
+                }
+                _ => self.warn(
+                    &n.pos,
+                    format!(
+                        "{path}.options.{k}: berth does not support this log option and ignores it"
+                    ),
+                ),
+            }
+        }
+        Ok(l)
+    }
+
     fn warn(&mut self, pos: &crate::yaml::Pos, msg: String) {
         self.warnings.push(format!("{pos}: {msg}"));
     }
@@ -546,6 +647,48 @@ impl Conv<'_> {
                 "pids_limit" => s.pids_limit = Some(integer(v, p)?),
                 "profiles" => s.profiles = string_list(v, p)?,
                 "pull_policy" => s.pull_policy = opt_string(v, p)?,
+                "ulimits" => s.ulimits = ulimits(v, p)?,
+                "extra_hosts" => s.extra_hosts = extra_hosts(v, p)?,
+                "dns" => {
+                    s.dns = string_or_list(v, p)?;
+                    if let Some(bad) = s
+                        .dns
+                        .iter()
+                        .find(|d| d.parse::<std::net::IpAddr>().is_err())
+                    {
+                        return Err(Error::at(
+                            v.pos.clone(),
+                            format!("{p}: {bad:?} is not an IP address of a DNS server"),
+                        ));
+                    }
+                }
+                "security_opt" => {
+                    s.security_opt = string_list(v, p)?
+                        .into_iter()
+                        .map(|o| match o.split_once(['=', ':']) {
+                            // A seccomp profile's path is relative to the project directory.
+                            Some(("seccomp", f)) if f != "unconfined" => {
+                                format!("seccomp={}", self.abs(f))
+                            }
+                            _ => o,
+                        })
+                        .collect();
+                    for o in &s.security_opt {
+                        if !(o.starts_with("seccomp=") || o.starts_with("no-new-privileges")) {
+                            berth_runtime::options::security_opts(std::slice::from_ref(o))
+                                .map_err(|e| Error::at(v.pos.clone(), format!("{p}: {e}")))?;
+                        }
+                    }
+                }
+                "shm_size" => s.shm_size = Some(bytes(v, p)?),
+                "sysctls" => {
+                    s.sysctls = labels(v, p)?;
+                    for (k, val) in &s.sysctls {
+                        berth_runtime::options::sysctl(&format!("{k}={val}"), false)
+                            .map_err(|e| Error::at(v.pos.clone(), format!("{p}: {e}")))?;
+                    }
+                }
+                "logging" => s.logging = Some(self.logging(v, p)?),
                 // The older spelling of deploy.replicas (deploy.replicas wins).
                 "scale" => legacy_scale = Some(unsigned(v, p)?),
                 "extends" => {} // resolved before conversion

@@ -597,9 +597,40 @@ impl Engine<'_> {
             },
             (None, c) => (None, c.clone().unwrap_or_default()),
         };
+        let (no_new_privileges, seccomp) =
+            berth_runtime::options::security_opts(&s.security_opt)
+                .map_err(|e| failed(format!("service {name}: security_opt: {e}")))?;
+        let add_hosts = s
+            .extra_hosts
+            .iter()
+            .map(|h| berth_runtime::options::add_host(h))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| failed(format!("service {name}: extra_hosts: {e}")))?;
+        let log = s.logging.as_ref().map(|l| &l.options);
+        let log_max_size = log
+            .and_then(|o| o.get("max-size"))
+            .and_then(|v| crate::convert::parse_bytes(v).ok())
+            .unwrap_or(0);
+        let log_max_files = log
+            .and_then(|o| o.get("max-file"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let config = ContainerConfig {
             env,
             hostname: s.hostname.clone().unwrap_or_default(),
+            no_new_privileges,
+            seccomp,
+            ulimits: s
+                .ulimits
+                .iter()
+                .map(|(k, u)| (k.clone(), u.soft, u.hard))
+                .collect(),
+            add_hosts,
+            dns: s.dns.clone(),
+            shm_size: s.shm_size,
+            sysctls: s.sysctls.clone(),
+            log_max_size,
+            log_max_files,
             tty: s.tty,
             open_stdin: s.stdin_open,
             read_only: s.read_only,

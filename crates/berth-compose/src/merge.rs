@@ -17,7 +17,9 @@ const DICT_FIELDS: &[&str] = &[
     "extra_hosts",
 ];
 
-fn list_to_map(n: &mut Node, sep: char) {
+/// `seps`: the separators to try in order (extra_hosts: `NAME=IP`, else `NAME:IP`, as
+/// an IPv6 address has colons itself).
+fn list_to_map(n: &mut Node, seps: &[char]) {
     if let Value::Seq(items) = &n.value {
         let mut m: Vec<(Key, Node)> = Vec::new();
         for it in items {
@@ -25,7 +27,7 @@ fn list_to_map(n: &mut Node, sep: char) {
                 return; // leave it for the type check to report
             };
             let s = s.clone();
-            let (k, v) = match s.split_once(sep) {
+            let (k, v) = match seps.iter().find_map(|c| s.split_once(*c)) {
                 Some((k, v)) => (k.to_string(), Value::Str(v.to_string())),
                 None => (s.clone(), Value::Null),
             };
@@ -58,12 +60,19 @@ pub fn normalize(root: &mut Node) {
 pub fn normalize_service(svc: &mut Node) {
     for f in DICT_FIELDS {
         if let Some(n) = svc.get_mut(f) {
-            list_to_map(n, if *f == "extra_hosts" { ':' } else { '=' });
+            list_to_map(
+                n,
+                if *f == "extra_hosts" {
+                    &['=', ':']
+                } else {
+                    &['=']
+                },
+            );
         }
     }
     if let Some(b) = svc.get_mut("build") {
         if let Some(a) = b.get_mut("args") {
-            list_to_map(a, '=');
+            list_to_map(a, &['=']);
         }
     }
     for f in ["depends_on", "networks"] {

@@ -112,6 +112,38 @@ pub struct Service {
     pub pids_limit: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pull_policy: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// `NAME=IP` lines for /etc/hosts (IP may be host-gateway).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// Bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
+}
+
+/// One `ulimits` entry; `-1` (unlimited) is kept as the largest value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Ulimit {
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// `logging`: berth keeps its own json-lines log; `max-size` and `max-file` rotate it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Logging {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
 }
 
 impl Service {

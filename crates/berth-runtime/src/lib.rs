@@ -18,6 +18,7 @@ mod monitor;
 pub mod network;
 pub mod oci;
 mod ops;
+pub mod options;
 pub mod reset;
 pub mod rootfs;
 pub mod seccomp;

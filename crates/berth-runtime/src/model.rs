@@ -123,6 +123,12 @@ pub struct ContainerConfig {
     pub add_hosts: Vec<(String, String)>,
     pub log_max_size: u64,
     pub log_max_files: u32,
+    /// `--shm-size`: bytes of /dev/shm (None: Docker's 64 MiB).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    /// `--sysctl`: namespaced kernel parameters (checked by `options::sysctl`).
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
     /// `--systemd`-style extras may append here.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,

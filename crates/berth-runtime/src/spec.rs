@@ -282,7 +282,7 @@ pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Va
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if cfg.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if cfg.privileged || systemd { "rw" } else { "ro" }]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", cfg.shm_size.unwrap_or(64 << 20))]}),
         json!({"destination": "/etc/hosts", "type": "bind", "source": p.hosts, "options": ["rbind", "rprivate"]}),
         json!({"destination": "/etc/hostname", "type": "bind", "source": p.hostname, "options": ["rbind", "rprivate"]}),
         json!({"destination": "/etc/resolv.conf", "type": "bind", "source": p.resolv, "options": ["rbind", "rprivate"]}),
@@ -354,6 +354,12 @@ pub fn build(c: &Container, user: &ResolvedUser, p: &SpecPaths<'_>) -> Result<Va
         "cgroupsPath": format!("/berth/{}", c.id),
         "resources": resources,
     });
+    if !cfg.sysctls.is_empty() {
+        for kv in cfg.sysctls.iter().map(|(k, v)| format!("{k}={v}")) {
+            crate::options::sysctl(&kv, cfg.network == "host")?;
+        }
+        linux["sysctl"] = json!(cfg.sysctls);
+    }
     if !cfg.privileged {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);

@@ -25,18 +25,10 @@ fn runtime(root: &Path) -> Result<Runtime> {
 
 /// Docker's memory sizes: binary units, b/k/m/g.
 fn parse_mem(s: &str) -> Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, mult) = match t.chars().last() {
-        Some('b') => (&t[..t.len() - 1], 1i64),
-        Some('k') => (&t[..t.len() - 1], 1 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t.as_str(), 1),
-    };
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("invalid memory size {s:?}: use e.g. 64m or 1g"))?;
-    let v = (n * mult as f64) as i64;
+    let v = berth_runtime::options::ram_bytes(s)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("invalid memory size {s:?}: use e.g. 64m or 1g"))?
+        as i64;
     if v < 6 << 20 {
         bail!("minimum memory limit allowed is 6MB, got {s}");
     }
@@ -197,32 +189,27 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let mut no_new_privileges = false;
-    let mut seccomp = None;
-    for o in &f.security_opt {
-        match o.split_once(['=', ':']) {
-            _ if o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true" => no_new_privileges = true,
-            Some(("seccomp", "unconfined")) => seccomp = Some("unconfined".to_string()),
-            Some(("seccomp", path)) => {
-                seccomp = Some(std::fs::read_to_string(path).with_context(|| format!("cannot read seccomp profile {path}"))?)
-            }
-            _ => bail!("unsupported --security-opt {o:?}: use no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json"),
-        }
-    }
-    let mut ulimits = Vec::new();
-    for u in &f.ulimit {
-        let (name, vals) = u
-            .split_once('=')
-            .with_context(|| format!("invalid --ulimit {u:?}: want NAME=SOFT[:HARD]"))?;
-        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-        ulimits.push((
-            name.to_string(),
-            soft.parse()
-                .with_context(|| format!("invalid --ulimit {u:?}"))?,
-            hard.parse()
-                .with_context(|| format!("invalid --ulimit {u:?}"))?,
-        ));
-    }
+    let (no_new_privileges, seccomp) =
+        berth_runtime::options::security_opts(&f.security_opt).map_err(anyhow::Error::msg)?;
+    let ulimits = f
+        .ulimit
+        .iter()
+        .map(|u| berth_runtime::options::ulimit(u).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let sysctls = f
+        .sysctl
+        .iter()
+        .map(|kv| {
+            berth_runtime::options::sysctl(kv, f.network == "host").map_err(anyhow::Error::msg)
+        })
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let shm_size = f
+        .shm_size
+        .as_deref()
+        .map(|v| {
+            berth_runtime::options::ram_bytes(v).map_err(|e| anyhow::anyhow!("--shm-size: {e}"))
+        })
+        .transpose()?;
     let (mut log_max_size, mut log_max_files) = (0u64, 0u32);
     for o in &f.log_opt {
         match o.split_once('=') {
@@ -268,16 +255,11 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         .iter()
         .map(|p| berth_net::ports::parse(p).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
-    let mut add_hosts = Vec::new();
-    for h in &f.add_host {
-        let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) else {
-            bail!("invalid --add-host {h:?}: use NAME:IP");
-        };
-        if ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
-            bail!("invalid --add-host {h:?}: {ip:?} is not an IP address (or host-gateway)");
-        }
-        add_hosts.push((name.to_string(), ip.to_string()));
-    }
+    let add_hosts = f
+        .add_host
+        .iter()
+        .map(|h| berth_runtime::options::add_host(h).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
     let bridge = berth_runtime::network::is_bridge_mode(&f.network);
     let networks = if bridge && (!f.network_alias.is_empty() || f.ip.is_some()) {
         vec![berth_runtime::NetworkAttachment {
@@ -322,6 +304,8 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         add_hosts,
         log_max_size,
         log_max_files,
+        shm_size,
+        sysctls,
         annotations: if f.systemd {
             BTreeMap::from([("berth.systemd".to_string(), "true".to_string())])
         } else {

@@ -647,6 +647,63 @@ fn run_exec_restart_and_unsupported_parts() {
     compose(&c, &d, &["down"]).ok();
 }
 
+/// ulimits, extra_hosts, dns, sysctls, shm_size and security_opt reach the container
+/// (as `run` flags would); a non-namespaced sysctl is an error at its line.
+#[test]
+fn container_options_from_the_compose_file() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let dir = project(
+        &c,
+        "opts",
+        &[(
+            "compose.yaml",
+            r#"
+services:
+  app:
+    image: bb
+    command: sh -c 'ulimit -n; ulimit -Hn; grep -w db /etc/hosts; cat /proc/sys/net/core/somaxconn; df -k /dev/shm | tail -1; grep NoNewPrivs /proc/self/status; grep nameserver /etc/resolv.conf'
+    ulimits:
+      nofile: {soft: 512, hard: 1024}
+    extra_hosts:
+      - "db=10.1.2.3"
+    dns: 10.9.9.9
+    sysctls:
+      - net.core.somaxconn=777
+    shm_size: 32m
+    security_opt: [no-new-privileges:true]
+    logging:
+      driver: json-file
+      options: {max-size: 1m, max-file: "2"}
+"#,
+        )],
+    );
+    let out = compose(&c, &dir, &["run", "--rm", "app"]).ok().stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "512", "{out}");
+    assert_eq!(lines[1], "1024", "{out}");
+    assert!(
+        lines[2].starts_with("10.1.2.3") && lines[2].ends_with("db"),
+        "{out}"
+    );
+    assert_eq!(lines[3], "777", "{out}");
+    assert_eq!(lines[4].split_whitespace().nth(1), Some("32768"), "{out}");
+    assert!(lines[5].ends_with('1'), "{out}");
+    assert_eq!(lines[6].trim(), "nameserver 10.9.9.9", "{out}");
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: bb\n    sysctls:\n      vm.swappiness: 1\n",
+    )
+    .unwrap();
+    let r = compose(&c, &dir, &["config"]);
+    assert_ne!(r.code(), 0);
+    assert!(
+        r.stderr().contains("compose.yaml:5") && r.stderr().contains("not allowed"),
+        "{}",
+        r.stderr()
+    );
+}
+
 #[test]
 fn attached_up_streams_logs_until_the_services_exit() {
     let c = Ctx::new();

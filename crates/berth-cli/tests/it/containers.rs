@@ -1493,3 +1493,47 @@ echo v2-ok"#
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--shm-size` sizes /dev/shm; `--sysctl` sets namespaced kernel parameters and refuses
+/// the ones that would change the host.
+#[test]
+fn shm_size_and_sysctls() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--shm-size",
+            "16m",
+            "--sysctl",
+            "net.core.somaxconn=555",
+            "--sysctl",
+            "kernel.shmmni=1234",
+            "bb",
+            "sh",
+            "-c",
+            "df -k /dev/shm | tail -1; cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmni",
+        ])
+        .ok()
+        .stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0].split_whitespace().nth(1), Some("16384"), "{out}");
+    assert_eq!(&lines[1..], ["555", "1234"], "{out}");
+    let r = c.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--sysctl",
+        "net.core.somaxconn=1",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(r.code(), 125, "{}", r.stderr());
+    assert!(r.stderr().contains("host's network"), "{}", r.stderr());
+    let r = c.berth(&["run", "--rm", "--sysctl", "vm.swappiness=1", "bb", "true"]);
+    assert_eq!(r.code(), 125, "{}", r.stderr());
+}
