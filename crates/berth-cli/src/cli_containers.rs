@@ -128,7 +128,8 @@ pub struct CreateFlags {
     /// Add a line to /etc/hosts: NAME:IP (IP may be host-gateway).
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
-    /// DNS server for the container (replaces the network's resolver).
+    /// DNS server for the container: on a bridge network the network's resolver forwards
+    /// to it (other containers' names still resolve); with --network none it is used directly.
     #[arg(long)]
     pub dns: Vec<std::net::IpAddr>,
     /// max-size=10m, max-file=3

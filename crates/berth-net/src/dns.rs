@@ -152,6 +152,35 @@ fn local_answer(
     no_upstream.then(|| answer(m, q, &[], 5))
 }
 
+/// Where to forward `client`'s queries: its own DNS servers (`--dns`) if it has any,
+/// else `default` (the host's resolvers; none on an internal network).
+fn upstream_for(
+    store: &Store,
+    network: &str,
+    client: SocketAddr,
+    default: &[SocketAddr],
+) -> Vec<SocketAddr> {
+    if default.is_empty() {
+        return vec![]; // internal: nothing leaves the network
+    }
+    let own: Vec<SocketAddr> = store
+        .endpoints_of_network(network)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e.address == client.ip().to_string())
+        .map(|e| serde_json::from_str::<Vec<String>>(&e.dns).unwrap_or_default())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|d| d.parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect();
+    if own.is_empty() {
+        default.to_vec()
+    } else {
+        own
+    }
+}
+
 /// DNS over TCP (clients retry there when a UDP answer was truncated): the same local
 /// answers, other queries relayed over TCP to the host's resolvers.
 fn serve_tcp(
@@ -181,9 +210,10 @@ fn serve_tcp(
                 }
                 let reply = match parse_query(&m) {
                     Some(q) => {
-                        match local_answer(&store, &network, from, &m, &q, upstream.is_empty()) {
+                        let ups = upstream_for(&store, &network, from, &upstream);
+                        match local_answer(&store, &network, from, &m, &q, ups.is_empty()) {
                             Some(r) => Some(r),
-                            None => upstream.iter().find_map(|u| {
+                            None => ups.iter().find_map(|u| {
                                 let mut s =
                                     std::net::TcpStream::connect_timeout(u, Duration::from_secs(3))
                                         .ok()?;
@@ -326,7 +356,8 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
         let Some(q) = parse_query(m) else {
             continue;
         };
-        if let Some(r) = local_answer(&store, &net.id, from, m, &q, upstream.is_empty()) {
+        let ups = upstream_for(&store, &net.id, from, &upstream);
+        if let Some(r) = local_answer(&store, &net.id, from, m, &q, ups.is_empty()) {
             let _ = sock.send_to(&r, from);
             continue;
         }
@@ -335,7 +366,6 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
             Ok(s) => s,
             Err(_) => continue,
         };
-        let ups = upstream.clone();
         std::thread::spawn(move || {
             for u in ups {
                 let bind: SocketAddr = if u.is_ipv4() {

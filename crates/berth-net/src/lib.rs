@@ -64,6 +64,9 @@ pub struct AttachRequest {
     pub ip: Option<Ipv4Addr>,
     /// Published ports (host port 0: pick one).
     pub ports: Vec<Port>,
+    /// The container's own DNS servers (`--dns`): the network's resolver forwards its
+    /// queries for names it does not know there instead of to the host's resolvers.
+    pub dns: Vec<String>,
 }
 
 /// What the container got.
@@ -347,6 +350,7 @@ impl<'a> Net<'a> {
                     veth: veth.clone(),
                     names: serde_json::to_string(&r.names).expect("serialises"),
                     ports: serde_json::to_string(&chosen_ports).expect("serialises"),
+                    dns: serde_json::to_string(&r.dns).expect("serialises"),
                 })
             })?;
         let address: Ipv4Addr = row.address.parse().expect("written by us");
@@ -553,16 +557,9 @@ impl<'a> Net<'a> {
 
 /// The `resolv.conf` of a container on a bridge network: the embedded DNS on the
 /// gateway, with the host's search and options lines.
-pub fn resolv_conf(gateway: Ipv4Addr, dns: &[String]) -> String {
+pub fn resolv_conf(gateway: Ipv4Addr) -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut s = String::new();
-    if dns.is_empty() {
-        s += &format!("nameserver {gateway}\n");
-    } else {
-        for d in dns {
-            s += &format!("nameserver {d}\n");
-        }
-    }
+    let mut s = format!("nameserver {gateway}\n");
     for l in host.lines() {
         let t = l.trim_start();
         if t.starts_with("search") || t.starts_with("options") {

@@ -115,8 +115,8 @@ pub struct ContainerConfig {
     /// `-p`/`-P`, as asked (host port 0: one is picked at each start).
     #[serde(default)]
     pub publish: Vec<berth_net::ports::Port>,
-    /// `--dns` servers (replace the network's resolver).
-    #[serde(default)]
+    /// `--dns` servers: on a bridge network the network's resolver forwards to them (service
+    /// names keep resolving); with no network they are the resolv.conf.
     pub dns: Vec<String>,
     /// `--add-host NAME:IP` entries for /etc/hosts.
     #[serde(default)]

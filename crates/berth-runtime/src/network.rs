@@ -62,6 +62,7 @@ impl Runtime {
                 } else {
                     vec![]
                 },
+                dns: c.config.dns.clone(),
             });
             match r {
                 Ok(at) => {
@@ -101,7 +102,7 @@ impl Runtime {
         let dir = self.dir(&c.id);
         std::fs::write(dir.join("hosts"), hosts_file(c, addr)).map_err(io_err("write hosts"))?;
         let resolv = match addr {
-            Some((_, gw)) => berth_net::resolv_conf(gw, &c.config.dns),
+            Some((_, gw)) => berth_net::resolv_conf(gw),
             None if !c.config.dns.is_empty() => c
                 .config
                 .dns
@@ -149,6 +150,7 @@ impl Runtime {
                     names: Self::names_of(&c, aliases),
                     ip,
                     ports: vec![],
+                    dns: c.config.dns.clone(),
                 })
                 .map_err(|e| {
                     Error::Invalid(format!(

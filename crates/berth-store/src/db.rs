@@ -138,6 +138,11 @@ CREATE TABLE index_tags (
     PRIMARY KEY (repo, tag)
 );
 "#,
+    // A container's own DNS servers (`--dns`, compose `dns:`): the network's resolver
+    // forwards that container's other queries to them instead of the host's.
+    r#"
+ALTER TABLE endpoints ADD COLUMN dns TEXT NOT NULL DEFAULT '[]';
+"#,
 ];
 
 pub(crate) fn open(path: &Path) -> Result<Connection> {

@@ -32,6 +32,8 @@ pub struct EndpointRow {
     pub names: String,
     /// JSON list of published ports as resolved (berth-net's type).
     pub ports: String,
+    /// JSON list of the container's own DNS servers; empty: the host's resolvers.
+    pub dns: String,
 }
 
 fn network_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NetworkRow> {
@@ -56,11 +58,12 @@ fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EndpointRow> {
         veth: r.get(4)?,
         names: r.get(5)?,
         ports: r.get(6)?,
+        dns: r.get(7)?,
     })
 }
 
 const NET_COLS: &str = "id, name, bridge, subnet, gateway, internal, labels, created";
-const EP_COLS: &str = "network, container, address, ifname, veth, names, ports";
+const EP_COLS: &str = "network, container, address, ifname, veth, names, ports, dns";
 
 /// What an allocation is decided from: the addresses and host ports already taken.
 pub struct Taken<'a> {
@@ -220,7 +223,7 @@ impl Store {
             ifnames: &ifnames,
         })?;
         let ins = tx.execute(
-            &format!("INSERT INTO endpoints ({EP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            &format!("INSERT INTO endpoints ({EP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
                 row.network,
                 row.container,
@@ -228,7 +231,8 @@ impl Store {
                 row.ifname,
                 row.veth,
                 row.names,
-                row.ports
+                row.ports,
+                row.dns
             ],
         );
         match ins {
@@ -325,6 +329,7 @@ mod tests {
             veth: format!("v{container}"),
             names: "[]".into(),
             ports: "[]".into(),
+            dns: "[]".into(),
         }
     }
 
