@@ -132,6 +132,12 @@ pub struct CreateFlags {
     /// to it (other containers' names still resolve); with --network none it is used directly.
     #[arg(long)]
     pub dns: Vec<std::net::IpAddr>,
+    /// DNS search domain (`.` for none; default: the host's).
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Resolver option for resolv.conf, e.g. ndots:2 (default: the host's).
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
     /// max-size=10m, max-file=3
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,

@@ -392,6 +392,8 @@ const SERVICE_KEYS: &[&str] = &[
     "ulimits",
     "extra_hosts",
     "dns",
+    "dns_search",
+    "dns_opt",
     "security_opt",
     "shm_size",
     "sysctls",
@@ -418,8 +420,6 @@ const SERVICE_IGNORED: &[&str] = &[
     "develop",
     "device_cgroup_rules",
     "devices",
-    "dns_opt",
-    "dns_search",
     "domainname",
     "external_links",
     "gpus",
@@ -662,6 +662,8 @@ impl Conv<'_> {
                         ));
                     }
                 }
+                "dns_search" => s.dns_search = string_or_list(v, p)?,
+                "dns_opt" => s.dns_opt = string_list(v, p)?,
                 "security_opt" => {
                     s.security_opt = string_list(v, p)?
                         .into_iter()

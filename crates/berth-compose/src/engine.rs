@@ -627,6 +627,8 @@ impl Engine<'_> {
                 .collect(),
             add_hosts,
             dns: s.dns.clone(),
+            dns_search: s.dns_search.clone(),
+            dns_options: s.dns_opt.clone(),
             shm_size: s.shm_size,
             sysctls: s.sysctls.clone(),
             log_max_size,

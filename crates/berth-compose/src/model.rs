@@ -120,6 +120,10 @@ pub struct Service {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
     /// Bytes.
     #[serde(skip_serializing_if = "Option::is_none")]

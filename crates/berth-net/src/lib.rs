@@ -554,18 +554,3 @@ impl<'a> Net<'a> {
         Ok(n)
     }
 }
-
-/// The `resolv.conf` of a container on a bridge network: the embedded DNS on the
-/// gateway, with the host's search and options lines.
-pub fn resolv_conf(gateway: Ipv4Addr) -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut s = format!("nameserver {gateway}\n");
-    for l in host.lines() {
-        let t = l.trim_start();
-        if t.starts_with("search") || t.starts_with("options") {
-            s += l;
-            s.push('\n');
-        }
-    }
-    s
-}

@@ -475,16 +475,4 @@ fn generate_name() -> String {
     )
 }
 
-/// The host's resolv.conf without loopback name servers (unreachable from a container).
-pub(crate) fn resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    host.lines()
-        .filter(|l| {
-            !(l.trim_start().starts_with("nameserver")
-                && (l.contains(" 127.") || l.contains(" ::1")))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 pub use ops::ExecOptions;

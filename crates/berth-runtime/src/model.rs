@@ -118,6 +118,12 @@ pub struct ContainerConfig {
     /// `--dns` servers: on a bridge network the network's resolver forwards to them (service
     /// names keep resolving); with no network they are the resolv.conf.
     pub dns: Vec<String>,
+    /// `--dns-search` domains (`.`: none); empty: the host's.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option` resolver options; empty: the host's.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
     /// `--add-host NAME:IP` entries for /etc/hosts.
     #[serde(default)]
     pub add_hosts: Vec<(String, String)>,

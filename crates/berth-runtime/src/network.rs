@@ -101,16 +101,7 @@ impl Runtime {
     ) -> Result<()> {
         let dir = self.dir(&c.id);
         std::fs::write(dir.join("hosts"), hosts_file(c, addr)).map_err(io_err("write hosts"))?;
-        let resolv = match addr {
-            Some((_, gw)) => berth_net::resolv_conf(gw),
-            None if !c.config.dns.is_empty() => c
-                .config
-                .dns
-                .iter()
-                .map(|d| format!("nameserver {d}\n"))
-                .collect(),
-            None => crate::resolv_conf(),
-        };
+        let resolv = resolv_conf(&c.config, addr.map(|(_, gw)| gw));
         std::fs::write(dir.join("resolv.conf"), resolv).map_err(io_err("write resolv.conf"))?;
         Ok(())
     }
@@ -238,4 +229,38 @@ pub(crate) fn hosts_file(c: &Container, addr: Option<(Ipv4Addr, Ipv4Addr)>) -> S
         s += &format!("{ip}\t{name}\n");
     }
     s
+}
+
+/// A container's resolv.conf. Name servers: on a bridge network its gateway (the network's
+/// DNS, which forwards to `--dns` servers if the container has any); else the `--dns`
+/// servers, else the host's (without loopback ones, unreachable from the container).
+/// Search domains and options: `--dns-search` (`.` for none) and `--dns-option` when
+/// given, else the host's.
+pub(crate) fn resolv_conf(cfg: &crate::ContainerConfig, gateway: Option<Ipv4Addr>) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host_lines = |kw: &str| -> Vec<String> {
+        host.lines()
+            .filter(|l| l.split_whitespace().next() == Some(kw))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut out: Vec<String> = match gateway {
+        Some(gw) => vec![format!("nameserver {gw}")],
+        None if !cfg.dns.is_empty() => cfg.dns.iter().map(|d| format!("nameserver {d}")).collect(),
+        None => host_lines("nameserver")
+            .into_iter()
+            .filter(|l| !(l.contains(" 127.") || l.contains(" ::1")))
+            .collect(),
+    };
+    match cfg.dns_search.as_slice() {
+        [] => out.extend(host_lines("search").into_iter().chain(host_lines("domain"))),
+        [dot] if dot == "." => {}
+        list => out.push(format!("search {}", list.join(" "))),
+    }
+    if cfg.dns_options.is_empty() {
+        out.extend(host_lines("options"));
+    } else {
+        out.push(format!("options {}", cfg.dns_options.join(" ")));
+    }
+    out.iter().map(|l| format!("{l}\n")).collect()
 }

@@ -64,7 +64,7 @@ impl Runtime {
         let resolv = if t.config.network == "host" {
             std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
         } else {
-            crate::resolv_conf()
+            crate::network::resolv_conf(&c.config, None)
         };
         std::fs::write(t.dir.join("resolv.conf"), resolv).map_err(io_err("write resolv.conf"))?;
         let spec = spec::build(

@@ -301,6 +301,8 @@ fn create_options(f: &CreateFlags) -> Result<CreateOptions> {
         networks,
         publish,
         dns: f.dns.iter().map(|d| d.to_string()).collect(),
+        dns_search: f.dns_search.clone(),
+        dns_options: f.dns_option.clone(),
         add_hosts,
         log_max_size,
         log_max_files,

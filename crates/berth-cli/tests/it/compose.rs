@@ -647,7 +647,8 @@ fn run_exec_restart_and_unsupported_parts() {
     compose(&c, &d, &["down"]).ok();
 }
 
-/// ulimits, extra_hosts, dns, sysctls, shm_size and security_opt reach the container
+/// ulimits, extra_hosts, dns (+ search, options), sysctls, shm_size and security_opt reach
+/// the container
 /// (as `run` flags would); a non-namespaced sysctl is an error at its line.
 #[test]
 fn container_options_from_the_compose_file() {
@@ -662,12 +663,14 @@ fn container_options_from_the_compose_file() {
 services:
   app:
     image: bb
-    command: sh -c 'ulimit -n; ulimit -Hn; grep -w db /etc/hosts; cat /proc/sys/net/core/somaxconn; df -k /dev/shm | tail -1; grep NoNewPrivs /proc/self/status; grep nameserver /etc/resolv.conf'
+    command: sh -c 'ulimit -n; ulimit -Hn; grep -w db /etc/hosts; cat /proc/sys/net/core/somaxconn; df -k /dev/shm | tail -1; grep NoNewPrivs /proc/self/status; grep nameserver /etc/resolv.conf; grep -E "^(search|options)" /etc/resolv.conf'
     ulimits:
       nofile: {soft: 512, hard: 1024}
     extra_hosts:
       - "db=10.1.2.3"
     dns: 10.9.9.9
+    dns_search: [corp.example, example.org]
+    dns_opt: [ndots:2]
     sysctls:
       - net.core.somaxconn=777
     shm_size: 32m
@@ -692,6 +695,11 @@ services:
     // dns: the network's resolver stays (service names resolve) and forwards to 10.9.9.9.
     assert!(
         lines[6].starts_with("nameserver ") && !lines[6].contains("10.9.9.9"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[7..],
+        ["search corp.example example.org", "options ndots:2"],
         "{out}"
     );
     std::fs::write(
