@@ -14,10 +14,11 @@ use crate::Error;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    ExecAction, HostPathVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, Secret, SecretVolumeSource, SecurityContext, Service as KService,
-    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    ExecAction, HostAlias, HostPathVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodDNSConfig, PodDNSConfigOption, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, Secret,
+    SecretVolumeSource, SecurityContext, Service as KService, ServicePort, ServiceSpec, Sysctl,
+    Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -266,6 +267,22 @@ fn workload(
             ..Default::default()
         });
     }
+    if let Some(size) = s.shm_size {
+        let vol_name = format!("{name}-shm");
+        volumes.push(Volume {
+            name: vol_name.clone(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: Some("Memory".into()),
+                size_limit: Some(Quantity(size.to_string())),
+            }),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name: vol_name,
+            mount_path: "/dev/shm".into(),
+            ..Default::default()
+        });
+    }
     for (kind, refs) in [("secret", &s.secrets), ("config", &s.configs)] {
         for r in refs {
             let obj = dns_name(&r.source)?;
@@ -378,6 +395,36 @@ fn workload(
             "services.{sname}.depends_on: Kubernetes starts pods in no particular order; the readiness probes stand in for service_healthy"
         ));
     }
+    let (extras, host_aliases) = kube_network_extras(s, sname, warnings);
+    let no_new_privileges = s.security_opt.iter().any(|o| {
+        matches!(
+            o.as_str(),
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
+        )
+    });
+    let mut seccomp_profile = None;
+    for o in s.security_opt.iter().filter(|o| o.starts_with("seccomp")) {
+        if o.ends_with("unconfined") {
+            seccomp_profile = Some(SeccompProfile {
+                type_: "Unconfined".into(),
+                localhost_profile: None,
+            });
+        } else {
+            warnings.push(format!(
+                "services.{sname}.security_opt: {o}: a custom seccomp profile must be installed on the nodes (seccompProfile type Localhost); the runtime's default applies"
+            ));
+        }
+    }
+    if !s.ulimits.is_empty() {
+        warnings.push(format!(
+            "services.{sname}.ulimits: Kubernetes has no per-pod ulimits; the nodes' container runtime defaults apply"
+        ));
+    }
+    if s.logging.is_some() {
+        warnings.push(format!(
+            "services.{sname}.logging: the cluster's logging applies, not the compose file's"
+        ));
+    }
     let env: Vec<EnvVar> = s
         .environment
         .iter()
@@ -416,10 +463,14 @@ fn workload(
         stdin: s.stdin_open.then_some(true),
         security_context: (s.privileged
             || s.read_only
+            || no_new_privileges
+            || seccomp_profile.is_some()
             || !s.cap_add.is_empty()
             || !s.cap_drop.is_empty())
         .then(|| SecurityContext {
             privileged: s.privileged.then_some(true),
+            allow_privilege_escalation: no_new_privileges.then_some(false),
+            seccomp_profile,
             read_only_root_filesystem: s.read_only.then_some(true),
             capabilities: (!s.cap_add.is_empty() || !s.cap_drop.is_empty()).then(|| {
                 k8s_openapi::api::core::v1::Capabilities {
@@ -450,11 +501,24 @@ fn workload(
                     termination_grace_period_seconds: s
                         .stop_grace_period
                         .map(|d| d.0.div_ceil(1000) as i64),
-                    security_context: (run_as_user.is_some()).then(|| PodSecurityContext {
-                        run_as_user,
-                        run_as_group,
-                        ..Default::default()
+                    security_context: (run_as_user.is_some() || !s.sysctls.is_empty()).then(|| {
+                        PodSecurityContext {
+                            run_as_user,
+                            run_as_group,
+                            sysctls: (!s.sysctls.is_empty()).then(|| {
+                                s.sysctls
+                                    .iter()
+                                    .map(|(k, v)| Sysctl {
+                                        name: k.clone(),
+                                        value: v.clone(),
+                                    })
+                                    .collect()
+                            }),
+                            ..Default::default()
+                        }
                     }),
+                    host_aliases,
+                    dns_config: extras,
                     ..Default::default()
                 }),
             },
@@ -483,6 +547,62 @@ fn workload(
         ..Default::default()
     });
     Ok((deployment, service))
+}
+
+/// `dns`, `dns_search`, `dns_opt` as the pod's dnsConfig (added to the cluster's DNS),
+/// `extra_hosts` as hostAliases; `host-gateway` has no equivalent (a warning).
+fn kube_network_extras(
+    s: &Service,
+    sname: &str,
+    warnings: &mut Vec<String>,
+) -> (Option<PodDNSConfig>, Option<Vec<HostAlias>>) {
+    let dns = (!s.dns.is_empty() || !s.dns_search.is_empty() || !s.dns_opt.is_empty()).then(|| {
+        PodDNSConfig {
+            nameservers: (!s.dns.is_empty()).then(|| s.dns.clone()),
+            searches: (!s.dns_search.is_empty()).then(|| s.dns_search.clone()),
+            options: (!s.dns_opt.is_empty()).then(|| {
+                s.dns_opt
+                    .iter()
+                    .map(|o| {
+                        let (name, value) = match o.split_once(':') {
+                            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                            None => (o.clone(), None),
+                        };
+                        PodDNSConfigOption {
+                            name: Some(name),
+                            value,
+                        }
+                    })
+                    .collect()
+            }),
+        }
+    });
+    let mut by_ip: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in &s.extra_hosts {
+        let Some((name, ip)) = h.split_once('=') else {
+            continue;
+        };
+        if ip == "host-gateway" {
+            warnings.push(format!(
+                "services.{sname}.extra_hosts: {name}:host-gateway has no Kubernetes equivalent; left out"
+            ));
+            continue;
+        }
+        by_ip
+            .entry(ip.to_string())
+            .or_default()
+            .push(name.to_string());
+    }
+    let aliases = (!by_ip.is_empty()).then(|| {
+        by_ip
+            .into_iter()
+            .map(|(ip, hostnames)| HostAlias {
+                ip,
+                hostnames: Some(hostnames),
+            })
+            .collect()
+    });
+    (dns, aliases)
 }
 
 #[cfg(test)]
@@ -614,6 +734,39 @@ secrets: {pw: {file: ./pw.txt}}
             .files()
             .iter()
             .any(|(f, _)| f == "web-front-deployment.yaml"));
+    }
+
+    #[test]
+    fn hosts_dns_sysctls_shm_and_security_options() {
+        let (_t, p) = project(
+            "services:\n  a:\n    image: x\n    extra_hosts: ['db=10.0.0.5', 'gw:host-gateway']\n    dns: 10.9.9.9\n    dns_search: corp.example\n    dns_opt: ['ndots:2', 'rotate']\n    sysctls: {net.core.somaxconn: 1024}\n    shm_size: 256m\n    security_opt: ['no-new-privileges:true', 'seccomp=unconfined']\n    ulimits: {nofile: 1024}\n",
+        );
+        let o = export(&p).unwrap();
+        let d = docs(&o);
+        let dep = d.iter().find(|x| x["kind"] == "Deployment").unwrap();
+        let pod = &dep["spec"]["template"]["spec"];
+        assert_eq!(pod["hostAliases"][0]["ip"], "10.0.0.5");
+        assert_eq!(pod["hostAliases"][0]["hostnames"][0], "db");
+        assert_eq!(pod["dnsConfig"]["nameservers"][0], "10.9.9.9");
+        assert_eq!(pod["dnsConfig"]["searches"][0], "corp.example");
+        assert_eq!(pod["dnsConfig"]["options"][0]["name"], "ndots");
+        assert_eq!(pod["dnsConfig"]["options"][0]["value"], "2");
+        assert_eq!(pod["dnsConfig"]["options"][1]["name"], "rotate");
+        assert_eq!(
+            pod["securityContext"]["sysctls"][0]["name"],
+            "net.core.somaxconn"
+        );
+        let c = &pod["containers"][0];
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(c["securityContext"]["seccompProfile"]["type"], "Unconfined");
+        assert!(c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == "/dev/shm"));
+        let w = o.warnings.join("\n");
+        assert!(w.contains("host-gateway"), "{w}");
+        assert!(w.contains("ulimits"), "{w}");
     }
 
     #[test]
