@@ -485,6 +485,23 @@ impl<'a> Net<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(child);
+        // Ready before the container runs: a first lookup sent before the server binds
+        // is refused at once (seen as "bad address" from a container started right after
+        // the network's first one, when the berth binary was not yet in the page cache).
+        // Ready means: it holds the lock and port 53 on the gateway is taken.
+        if let Ok(gw) = n.gateway.parse::<Ipv4Addr>() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+            while std::time::Instant::now() < deadline {
+                let locked = std::fs::File::open(&lock_path).is_ok_and(|f| {
+                    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared)
+                        .is_err()
+                });
+                if locked && std::net::UdpSocket::bind((gw, 53)).is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
         Ok(())
     }
 
