@@ -406,7 +406,7 @@ fn legacy_scale_and_warnings_for_unsupported_keys() {
     write(
         d,
         "compose.yaml",
-        "version: '3.8'\nservices:\n  a:\n    image: x\n    scale: 3\n    logging: {driver: json-file}\n  b:\n    image: x\n    scale: 3\n    deploy: {replicas: 1}\n",
+        "version: '3.8'\nservices:\n  a:\n    image: x\n    scale: 3\n    cpu_shares: 512\n    logging: {driver: syslog}\n  b:\n    image: x\n    scale: 3\n    deploy: {replicas: 1}\n",
     );
     let mut o = opts(d);
     o.project_name = Some("s".into());
@@ -419,7 +419,13 @@ fn legacy_scale_and_warnings_for_unsupported_keys() {
         "{w}"
     );
     assert!(
-        w.contains("compose.yaml:6: services.a.logging: berth does not support this key yet"),
+        w.contains("compose.yaml:6: services.a.cpu_shares: berth does not support this key yet"),
+        "{w}"
+    );
+    assert!(
+        w.contains(
+            "services.a.logging.driver: berth keeps json-file logs; driver \"syslog\" is ignored"
+        ),
         "{w}"
     );
 }
