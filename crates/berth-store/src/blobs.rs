@@ -3,12 +3,16 @@
 //! Writes go to a uniquely named file in `ingest/`, hashed while written; `commit` fsyncs,
 //! checks size and digest, renames into place and fsyncs the directory. A blob that is
 //! already there makes the commit a success (content is the same by definition).
+//!
+//! Resumable ingest files (pulled layers) are written with `O_DIRECT` where the filesystem
+//! allows it: no copy into the page cache and no writeback work later (ADR 0053). `commit`
+//! still fsyncs before the rename, so a named blob is on disk either way.
 
 use crate::error::{Error, IoContext, Result};
 use crate::util::random_name;
 use berth_image::digest::{Digest, HashingWriter};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 pub struct Blobs {
@@ -79,11 +83,14 @@ impl Blobs {
             .open(&path)
             .ctx("create", &path)?;
         Ok(BlobWriter {
-            inner: Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, f))),
+            inner: Some(HashingWriter::new(Sink::Buffered(
+                BufWriter::with_capacity(1 << 20, f),
+            ))),
             path,
             dir: self.dir.clone(),
             keep: false,
             writeback_from: 0,
+            _lock: None,
         })
     }
 
@@ -101,7 +108,8 @@ impl Blobs {
         let path = self.ingest.join(name);
         let f = fs::OpenOptions::new()
             .create(true)
-            .append(true)
+            .write(true)
+            .truncate(false)
             .read(true)
             .open(&path)
             .ctx("open partial blob", &path)?;
@@ -131,7 +139,19 @@ impl Blobs {
                 f.set_len(got).ctx("truncate", &path)?;
             }
         }
-        let mut inner = HashingWriter::new(BufWriter::with_capacity(1 << 20, f));
+        let (_, have) = h.current();
+        let sink = match DirectFile::open(&path, have) {
+            Ok(Some(d)) => Sink::Direct(d),
+            // The filesystem has no O_DIRECT (tmpfs before Linux 6.6, some FUSE ones).
+            Ok(None) => {
+                let mut f = f.try_clone().ctx("open partial blob", &path)?;
+                f.seek(io::SeekFrom::Start(have)).ctx("seek", &path)?;
+                Sink::Buffered(BufWriter::with_capacity(1 << 20, f))
+            }
+            Err(e) => return Err(e).ctx("open partial blob", &path),
+        };
+        // `f` holds the lock for as long as the writer lives.
+        let mut inner = HashingWriter::new(sink);
         inner.set_hasher_from(&h);
         let writeback_from = inner.current_len();
         Ok(BlobWriter {
@@ -140,6 +160,7 @@ impl Blobs {
             dir: self.dir.clone(),
             keep: true,
             writeback_from,
+            _lock: Some(f),
         })
     }
 
@@ -195,12 +216,14 @@ impl Blobs {
 /// A blob being written; dropped without `commit`, its temporary file is removed (unless
 /// it came from [`Blobs::resume`]).
 pub struct BlobWriter {
-    inner: Option<HashingWriter<BufWriter<File>>>,
+    inner: Option<HashingWriter<Sink>>,
     path: PathBuf,
     dir: PathBuf,
     keep: bool,
     /// Where the range starts that was written but not yet handed to writeback.
     writeback_from: u64,
+    /// The descriptor holding the `flock` of a resumable file.
+    _lock: Option<File>,
 }
 
 impl BlobWriter {
@@ -221,14 +244,10 @@ impl BlobWriter {
     /// Throws away what was written and starts again from nothing.
     pub fn reset(&mut self) -> Result<()> {
         let inner = self.inner.take().expect("not committed");
-        let (buf, _, _) = inner.finish();
-        let file = buf
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .ctx("write", &self.path)?;
-        file.set_len(0).ctx("truncate", &self.path)?;
+        let (sink, _, _) = inner.finish();
+        let sink = sink.reset().ctx("truncate", &self.path)?;
         self.writeback_from = 0;
-        self.inner = Some(HashingWriter::new(BufWriter::with_capacity(1 << 20, file)));
+        self.inner = Some(HashingWriter::new(sink));
         Ok(())
     }
 
@@ -242,11 +261,8 @@ impl BlobWriter {
         let inner = self.inner.take().expect("commit runs once");
         let path = &self.path;
         // On any error below, Drop removes the temporary file.
-        let (buf, digest, size) = inner.finish();
-        let file = buf
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .ctx("write", path)?;
+        let (sink, digest, size) = inner.finish();
+        let file = sink.into_file().ctx("write", path)?;
         file.sync_all().ctx("fsync", path)?;
         drop(file);
         if let Some(want) = expected {
@@ -296,20 +312,208 @@ impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let inner = self.inner.as_mut().expect("not committed");
         let n = inner.write(buf)?;
-        let b = inner.get_ref();
-        let on_disk = inner.current_len() - b.buffer().len() as u64;
-        if on_disk >= self.writeback_from + WRITEBACK_STEP {
-            start_writeback(
-                b.get_ref(),
-                self.writeback_from,
-                on_disk - self.writeback_from,
-            );
-            self.writeback_from = on_disk;
+        // Direct writes have no writeback to start.
+        if let Sink::Buffered(b) = inner.get_ref() {
+            let on_disk = inner.current_len() - b.buffer().len() as u64;
+            if on_disk >= self.writeback_from + WRITEBACK_STEP {
+                start_writeback(
+                    b.get_ref(),
+                    self.writeback_from,
+                    on_disk - self.writeback_from,
+                );
+                self.writeback_from = on_disk;
+            }
         }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.as_mut().expect("not committed").flush()
+    }
+}
+
+/// Where a blob's bytes go: through the page cache, or straight to the disk.
+enum Sink {
+    Buffered(BufWriter<File>),
+    Direct(DirectFile),
+}
+
+impl Sink {
+    /// Writes out what is buffered and returns the file.
+    fn into_file(self) -> io::Result<File> {
+        match self {
+            Sink::Buffered(b) => b.into_inner().map_err(|e| e.into_error()),
+            Sink::Direct(d) => d.into_file(),
+        }
+    }
+
+    /// Empties the file and starts again at its first byte.
+    fn reset(self) -> io::Result<Sink> {
+        Ok(match self {
+            Sink::Buffered(b) => {
+                let mut f = b.into_inner().map_err(|e| e.into_error())?;
+                f.set_len(0)?;
+                f.seek(io::SeekFrom::Start(0))?;
+                Sink::Buffered(BufWriter::with_capacity(1 << 20, f))
+            }
+            Sink::Direct(mut d) => {
+                d.len = 0;
+                d.pos = 0;
+                d.file.set_len(0)?;
+                Sink::Direct(d)
+            }
+        })
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Buffered(b) => b.write(buf),
+            Sink::Direct(d) => d.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Buffered(b) => b.flush(),
+            // Only whole blocks can be written directly; the rest waits for `into_file`.
+            Sink::Direct(_) => Ok(()),
+        }
+    }
+}
+
+/// Alignment of direct writes: offsets, lengths and memory (the largest logical block
+/// size of common disks).
+const ALIGN: usize = 4096;
+/// Size of one direct write.
+const DIRECT_CHUNK: usize = 1 << 20;
+
+/// A file opened with `O_DIRECT`, written in whole aligned chunks from an aligned buffer;
+/// the last, partial block is written through the page cache when the file is finished
+/// (or dropped, for a resume later).
+struct DirectFile {
+    file: File,
+    /// `DIRECT_CHUNK + ALIGN` bytes; the chunk starts at `off`, which is aligned.
+    mem: Vec<u8>,
+    off: usize,
+    /// Bytes in the chunk.
+    len: usize,
+    /// File offset of the chunk's first byte (aligned).
+    pos: u64,
+    /// Whether O_DIRECT is still on (off after the filesystem refused a direct write).
+    direct: bool,
+}
+
+impl DirectFile {
+    /// Opens `path` (which has `have` bytes) for direct writes after them; `None` when the
+    /// filesystem does not do O_DIRECT. The partial block at the end is read back into the
+    /// buffer, so every write starts at an aligned offset.
+    fn open(path: &Path, have: u64) -> io::Result<Option<DirectFile>> {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let file = match fs::OpenOptions::new()
+            .write(true)
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut mem = vec![0u8; DIRECT_CHUNK + ALIGN];
+        let off = mem.as_ptr().align_offset(ALIGN);
+        let pos = have - have % ALIGN as u64;
+        let len = (have - pos) as usize;
+        if len > 0 {
+            // Through a buffered descriptor: a direct read would need an aligned length.
+            File::open(path)?.read_exact_at(&mut mem[off..off + len], pos)?;
+        }
+        Ok(Some(DirectFile {
+            file,
+            mem,
+            off,
+            len,
+            pos,
+            direct: true,
+        }))
+    }
+
+    /// Writes the first `n` bytes of the chunk at `pos` (`n` is a multiple of ALIGN unless
+    /// O_DIRECT is off).
+    fn write_out(&mut self, n: usize) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let range = self.off..self.off + n;
+        match self.file.write_all_at(&self.mem[range.clone()], self.pos) {
+            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                // Opened, but the filesystem refuses direct writes: go through the cache.
+                self.set_direct(false)?;
+                self.file.write_all_at(&self.mem[range], self.pos)
+            }
+            r => r,
+        }
+    }
+
+    fn set_direct(&mut self, on: bool) -> io::Result<()> {
+        use rustix::fs::OFlags;
+        let mut fl = rustix::fs::fcntl_getfl(&self.file)?;
+        fl.set(OFlags::DIRECT, on);
+        rustix::fs::fcntl_setfl(&self.file, fl)?;
+        self.direct = on;
+        Ok(())
+    }
+
+    /// Writes out everything held: the whole blocks directly, the partial one last through
+    /// the page cache. Nothing is held afterwards; the next write starts a new partial block
+    /// at an unaligned offset, so this is only for the end (commit or drop).
+    fn flush_all(&mut self) -> io::Result<()> {
+        let whole = self.len - self.len % ALIGN;
+        if whole > 0 {
+            self.write_out(whole)?;
+        }
+        let rest = self.len - whole;
+        if rest > 0 {
+            if self.direct {
+                self.set_direct(false)?;
+            }
+            use std::os::unix::fs::FileExt;
+            let start = self.off + whole;
+            self.file
+                .write_all_at(&self.mem[start..start + rest], self.pos + whole as u64)?;
+        }
+        self.pos += self.len as u64;
+        self.len = 0;
+        Ok(())
+    }
+
+    fn into_file(mut self) -> io::Result<File> {
+        self.flush_all()?;
+        let file = self.file.try_clone()?;
+        // Nothing left to write when `self` drops.
+        Ok(file)
+    }
+}
+
+impl Write for DirectFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(DIRECT_CHUNK - self.len);
+        let at = self.off + self.len;
+        self.mem[at..at + n].copy_from_slice(&buf[..n]);
+        self.len += n;
+        if self.len == DIRECT_CHUNK {
+            self.write_out(DIRECT_CHUNK)?;
+            self.pos += DIRECT_CHUNK as u64;
+            self.len = 0;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for DirectFile {
+    /// A writer dropped without commit keeps its bytes for a resume, like a `BufWriter`.
+    fn drop(&mut self) {
+        let _ = self.flush_all();
     }
 }
 
