@@ -306,6 +306,23 @@ fn start_writeback(f: &File, from: u64, len: u64) {
     }
 }
 
+impl BlobWriter {
+    /// Like `write_all`. A resumable writer with direct I/O writes a `data` that starts at
+    /// a [`DIRECT_ALIGN`]ed address and is a whole number of such blocks from where it is,
+    /// without copying it, when the file so far ends on a block boundary too (a caller
+    /// sizes its pieces so that it does: `len() % DIRECT_ALIGN` short of whole blocks).
+    pub fn write_piece(&mut self, data: &[u8]) -> io::Result<()> {
+        let inner = self.inner.as_mut().expect("not committed");
+        if !matches!(inner.get_ref(), Sink::Direct(_)) {
+            return self.write_all(data);
+        }
+        inner.write_all_with(data, |sink, data| match sink {
+            Sink::Direct(d) => d.write_piece(data),
+            Sink::Buffered(b) => b.write_all(data),
+        })
+    }
+}
+
 impl Write for BlobWriter {
     /// Large blobs (layers) start their writeback every few MiB, so the fsync of `commit`
     /// waits only for the last of them instead of the whole blob at once.
@@ -383,7 +400,8 @@ impl Write for Sink {
 
 /// Alignment of direct writes: offsets, lengths and memory (the largest logical block
 /// size of common disks).
-const ALIGN: usize = 4096;
+pub const DIRECT_ALIGN: usize = 4096;
+const ALIGN: usize = DIRECT_ALIGN;
 /// Size of one direct write.
 const DIRECT_CHUNK: usize = 1 << 20;
 
@@ -440,24 +458,29 @@ impl DirectFile {
     /// Writes the first `n` bytes of the chunk at `pos` (`n` is a multiple of ALIGN unless
     /// O_DIRECT is off).
     fn write_out(&mut self, n: usize) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
         let range = self.off..self.off + n;
-        match self.file.write_all_at(&self.mem[range.clone()], self.pos) {
-            Err(e) if self.direct && e.raw_os_error() == Some(libc::EINVAL) => {
-                // Opened, but the filesystem refuses direct writes: go through the cache.
-                self.set_direct(false)?;
-                self.file.write_all_at(&self.mem[range], self.pos)
-            }
-            r => r,
-        }
+        write_at(&self.file, &mut self.direct, &self.mem[range], self.pos)
     }
 
     fn set_direct(&mut self, on: bool) -> io::Result<()> {
-        use rustix::fs::OFlags;
-        let mut fl = rustix::fs::fcntl_getfl(&self.file)?;
-        fl.set(OFlags::DIRECT, on);
-        rustix::fs::fcntl_setfl(&self.file, fl)?;
+        set_direct(&self.file, on)?;
         self.direct = on;
+        Ok(())
+    }
+
+    /// See [`BlobWriter::write_piece`].
+    fn write_piece(&mut self, data: &[u8]) -> io::Result<()> {
+        let aligned = data.as_ptr().align_offset(ALIGN) == 0 && data.len().is_multiple_of(ALIGN);
+        if !(self.direct && aligned && self.len.is_multiple_of(ALIGN)) {
+            return self.write_all(data);
+        }
+        if self.len > 0 {
+            self.write_out(self.len)?;
+            self.pos += self.len as u64;
+            self.len = 0;
+        }
+        write_at(&self.file, &mut self.direct, data, self.pos)?;
+        self.pos += data.len() as u64;
         Ok(())
     }
 
@@ -490,6 +513,28 @@ impl DirectFile {
         // Nothing left to write when `self` drops.
         Ok(file)
     }
+}
+
+/// Writes `data` at `pos`; when the filesystem refuses a direct write (it opened the file
+/// with O_DIRECT but cannot do it), turns O_DIRECT off and writes through the page cache.
+fn write_at(file: &File, direct: &mut bool, data: &[u8], pos: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    match file.write_all_at(data, pos) {
+        Err(e) if *direct && e.raw_os_error() == Some(libc::EINVAL) => {
+            set_direct(file, false)?;
+            *direct = false;
+            file.write_all_at(data, pos)
+        }
+        r => r,
+    }
+}
+
+fn set_direct(file: &File, on: bool) -> io::Result<()> {
+    use rustix::fs::OFlags;
+    let mut fl = rustix::fs::fcntl_getfl(file)?;
+    fl.set(OFlags::DIRECT, on);
+    rustix::fs::fcntl_setfl(file, fl)?;
+    Ok(())
 }
 
 impl Write for DirectFile {
@@ -576,5 +621,31 @@ mod tests {
         w.discard();
         assert!(!b.ingest_dir().join(name).exists());
         assert!(b.resume("../escape", 1, &mut |_| {}).is_err());
+    }
+
+    #[test]
+    fn pieces_after_an_unaligned_resume_land_where_they_belong() {
+        let t = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(t.path()).unwrap();
+        let b = &store.blobs;
+        let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 241) as u8).collect();
+        let want = Digest::of(&data);
+        let name = "pull-pieces.partial";
+        let mut w = b.resume(name, data.len() as u64, &mut |_| {}).unwrap();
+        w.write_all(&data[..12_345]).unwrap();
+        drop(w);
+        let mut w = b.resume(name, data.len() as u64, &mut |_| {}).unwrap();
+        // Pieces as the pull makes them: aligned memory, sized to reach block boundaries.
+        let mut mem = vec![0u8; (1 << 20) + DIRECT_ALIGN];
+        let off = mem.as_ptr().align_offset(DIRECT_ALIGN);
+        while (w.len() as usize) < data.len() {
+            let at = w.len() as usize;
+            let n = ((1 << 20) - at % DIRECT_ALIGN).min(data.len() - at);
+            mem[off..off + n].copy_from_slice(&data[at..at + n]);
+            w.write_piece(&mem[off..off + n]).unwrap();
+        }
+        let (d, n) = w.commit(Some(&want)).unwrap();
+        assert_eq!((d, n), (want.clone(), data.len() as u64));
+        assert_eq!(fs::read(b.path(&want)).unwrap(), data);
     }
 }
