@@ -58,6 +58,22 @@ impl Blobs {
         })
     }
 
+    /// Opens a blob to be read once from start to end (a layer being unpacked). A blob
+    /// that is not in the page cache (a pulled one: written with O_DIRECT) is read with
+    /// O_DIRECT as well: filling the cache with it would cost about as much as the read,
+    /// for pages nobody reads again. A cached blob is read through the cache.
+    pub fn open_sequential(&self, d: &Digest) -> Result<Box<dyn io::BufRead + Send>> {
+        let f = self.open(d)?;
+        if !in_page_cache(&f) {
+            match DirectReader::open(&self.path(d)) {
+                Ok(Some(r)) => return Ok(Box::new(r)),
+                Ok(None) => {}
+                Err(e) => return Err(e).ctx("open blob", self.path(d)),
+            }
+        }
+        Ok(Box::new(io::BufReader::with_capacity(256 * 1024, f)))
+    }
+
     pub fn read(&self, d: &Digest) -> Result<Vec<u8>> {
         let mut v = Vec::new();
         self.open(d)?
@@ -515,6 +531,150 @@ impl DirectFile {
     }
 }
 
+/// Whether the first byte of `f` is in the page cache (a read that must not wait for the
+/// disk, `RWF_NOWAIT`, gets it). Where the kernel cannot tell, it is taken as cached.
+fn in_page_cache(f: &File) -> bool {
+    use rustix::io::{preadv2, ReadWriteFlags};
+    let mut b = [0u8; 1];
+    match preadv2(
+        f,
+        &mut [io::IoSliceMut::new(&mut b)],
+        0,
+        ReadWriteFlags::NOWAIT,
+    ) {
+        Err(e) => e != rustix::io::Errno::AGAIN,
+        Ok(_) => true,
+    }
+}
+
+/// Reads a file with O_DIRECT, a chunk at a time, into aligned buffers. A thread reads
+/// ahead (up to `READ_AHEAD` chunks), as the kernel's readahead does for buffered reads, so
+/// the reader does not wait for the disk at each chunk.
+struct DirectReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Chunk>>,
+    /// Chunks read, for the thread to fill again.
+    back: std::sync::mpsc::Sender<Chunk>,
+    chunk: Option<Chunk>,
+    /// Where the unread bytes of `chunk` start.
+    start: usize,
+}
+
+/// Chunks read ahead of the reader.
+const READ_AHEAD: usize = 4;
+
+struct Chunk {
+    mem: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl DirectReader {
+    /// `None` when the filesystem does not do O_DIRECT.
+    fn open(path: &Path) -> io::Result<Option<DirectReader>> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+        let (back, used) = std::sync::mpsc::channel::<Chunk>();
+        std::thread::Builder::new()
+            .name("blob-read".into())
+            .spawn(move || read_ahead(file, tx, used))?;
+        Ok(Some(DirectReader {
+            rx,
+            back,
+            chunk: None,
+            start: 0,
+        }))
+    }
+}
+
+/// The read-ahead thread: reads `file` chunk by chunk until its end, an error, or the
+/// reader is gone.
+fn read_ahead(
+    file: File,
+    tx: std::sync::mpsc::SyncSender<io::Result<Chunk>>,
+    used: std::sync::mpsc::Receiver<Chunk>,
+) {
+    use std::os::unix::fs::FileExt;
+    let mut direct = true;
+    let mut pos = 0u64;
+    loop {
+        let mut c = used.try_recv().unwrap_or_else(|_| {
+            let mem = vec![0u8; DIRECT_CHUNK + ALIGN];
+            let off = mem.as_ptr().align_offset(ALIGN);
+            Chunk { mem, off, len: 0 }
+        });
+        let buf = &mut c.mem[c.off..c.off + DIRECT_CHUNK];
+        let res = match file.read_at(buf, pos) {
+            // A short read leaves the next offset unaligned (usually only at the end);
+            // then, and if the filesystem refuses, go on through the page cache.
+            Err(e) if direct && e.raw_os_error() == Some(libc::EINVAL) => {
+                direct = false;
+                set_direct(&file, false).and_then(|_| file.read_at(buf, pos))
+            }
+            r => r,
+        };
+        match res {
+            Ok(0) => return,
+            Ok(n) => {
+                c.len = n;
+                pos += n as u64;
+                if tx.send(Ok(c)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+impl io::BufRead for DirectReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.chunk.as_ref().is_none_or(|c| self.start == c.len) {
+            if let Some(c) = self.chunk.take() {
+                let _ = self.back.send(c);
+            }
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.chunk = Some(c);
+                    self.start = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The end of the file.
+                Err(_) => return Ok(&[]),
+            }
+        }
+        let c = self.chunk.as_ref().expect("filled above");
+        Ok(&c.mem[c.off + self.start..c.off + c.len])
+    }
+
+    fn consume(&mut self, n: usize) {
+        if let Some(c) = &self.chunk {
+            self.start = (self.start + n).min(c.len);
+        }
+    }
+}
+
+impl Read for DirectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = io::BufRead::fill_buf(self)?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
 /// Writes `data` at `pos`; when the filesystem refuses a direct write (it opened the file
 /// with O_DIRECT but cannot do it), turns O_DIRECT off and writes through the page cache.
 fn write_at(file: &File, direct: &mut bool, data: &[u8], pos: u64) -> io::Result<()> {
@@ -646,6 +806,13 @@ mod tests {
         }
         let (d, n) = w.commit(Some(&want)).unwrap();
         assert_eq!((d, n), (want.clone(), data.len() as u64));
+        // Read once from start to end (directly, where the blob is not cached).
+        let mut back = Vec::new();
+        b.open_sequential(&want)
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == data);
         assert_eq!(fs::read(b.path(&want)).unwrap(), data);
     }
 }
