@@ -784,6 +784,23 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_direct_write_goes_through_the_page_cache() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        fs::write(&p, b"").unwrap();
+        let Some(d) = DirectFile::open(&p, 0).unwrap() else {
+            return; // no O_DIRECT here: the buffered writer is used anyway
+        };
+        // An unaligned write with O_DIRECT on fails with EINVAL, as a filesystem that
+        // opens with O_DIRECT but cannot write that way does: it is written buffered.
+        let mut direct = d.direct;
+        write_at(&d.file, &mut direct, b"abc", 1).unwrap();
+        assert!(!direct);
+        drop(d);
+        assert_eq!(fs::read(&p).unwrap(), b"\0abc");
+    }
+
+    #[test]
     fn pieces_after_an_unaligned_resume_land_where_they_belong() {
         let t = tempfile::tempdir().unwrap();
         let store = crate::Store::open(t.path()).unwrap();
