@@ -182,6 +182,16 @@ impl<W: Write> HashingWriter<W> {
     pub fn set_hasher_from<X>(&mut self, other: &HashingWriter<X>) {
         self.hasher = other.hasher.clone();
     }
+    /// Writes `buf` with `write` (instead of the inner writer's `write_all`), hashing it.
+    pub fn write_all_with(
+        &mut self,
+        buf: &[u8],
+        write: impl FnOnce(&mut W, &[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        write(&mut self.inner, buf)?;
+        self.hasher.update(buf);
+        Ok(())
+    }
     /// How many bytes were written so far.
     pub fn current_len(&self) -> u64 {
         self.hasher.len()

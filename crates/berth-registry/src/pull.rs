@@ -18,11 +18,11 @@ use berth_image::digest::Digest;
 use berth_image::layer::{scan_layer, DevicePolicy, LayerSummary};
 use berth_image::manifest::{self, Descriptor};
 use berth_image::reference::Reference;
-use berth_store::{ImageRecord, LayerRecord, NewImage, Progress, Store};
-use std::io::{self, BufRead, Read, Write};
+use berth_store::{ImageRecord, LayerRecord, NewImage, Progress, Store, DIRECT_ALIGN};
+use std::io::{self, BufRead, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 
 /// What a pull did.
@@ -398,22 +398,54 @@ fn partial_name(d: &Digest) -> String {
 /// of the wake-ups and write calls of 256 KiB, measurably faster on the loaded machine).
 const PIECE: usize = 1 << 20;
 
+/// A piece of a download: up to `PIECE` bytes at an address aligned for direct writes, so
+/// the blob writer writes it from where it is (`BlobWriter::write_piece`). The check thread
+/// sends used pieces back for the next reads: no allocation, zeroing or page faults per
+/// piece.
+struct Piece {
+    mem: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl Piece {
+    fn new() -> Piece {
+        let mem = vec![0u8; PIECE + DIRECT_ALIGN];
+        let off = mem.as_ptr().align_offset(DIRECT_ALIGN);
+        Piece { mem, off, len: 0 }
+    }
+    fn data(&self) -> &[u8] {
+        &self.mem[self.off..self.off + self.len]
+    }
+    /// The room after the data, up to `PIECE` bytes in all.
+    fn room(&mut self, max: usize) -> &mut [u8] {
+        let start = self.off + self.len;
+        let end = self.off + PIECE.min(self.len + max);
+        &mut self.mem[start..end]
+    }
+}
+
 /// The tar check of a layer, on a thread of its own: the bytes of the download are handed
 /// over as they arrive and decompressed, hashed (diff id) and checked entry by entry there,
 /// so the check overlaps the download instead of re-reading the file after it.
 struct LayerCheck {
-    tx: Option<SyncSender<Vec<u8>>>,
-    pending: Vec<u8>,
+    tx: Option<SyncSender<Piece>>,
+    /// Pieces the check is done with.
+    used: Receiver<Piece>,
+    /// Bytes fed by the slice, not yet sent.
+    pending: Option<Piece>,
     thread: Option<std::thread::JoinHandle<std::result::Result<LayerSummary, String>>>,
 }
 
 impl LayerCheck {
     fn start() -> LayerCheck {
-        let (tx, rx) = sync_channel::<Vec<u8>>(8);
+        let (tx, rx) = sync_channel::<Piece>(8);
+        let (used_tx, used) = channel::<Piece>();
         let thread = std::thread::spawn(move || -> std::result::Result<LayerSummary, String> {
             let mut input = Pieces {
                 rx,
-                piece: Vec::new(),
+                used: used_tx,
+                piece: None,
                 pos: 0,
             };
             let head = input.fill_buf().map_err(|e| e.to_string())?;
@@ -423,37 +455,52 @@ impl LayerCheck {
         });
         LayerCheck {
             tx: Some(tx),
-            pending: Vec::with_capacity(PIECE),
+            used,
+            pending: None,
             thread: Some(thread),
         }
     }
 
+    /// An empty piece: one the check is done with, or a new one.
+    fn piece(&self) -> Piece {
+        match self.used.try_recv() {
+            Ok(mut p) => {
+                p.len = 0;
+                p
+            }
+            Err(_) => Piece::new(),
+        }
+    }
+
+    /// Hands over a copy of `data`.
     fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
-            let n = (PIECE - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..n]);
+            let mut p = match self.pending.take() {
+                Some(p) => p,
+                None => self.piece(),
+            };
+            let room = p.room(data.len());
+            let n = room.len();
+            room.copy_from_slice(&data[..n]);
+            p.len += n;
             data = &data[n..];
-            if self.pending.len() == PIECE {
-                self.send();
+            if p.len == PIECE {
+                self.send(p);
+            } else {
+                self.pending = Some(p);
             }
         }
     }
 
-    /// Like `feed`, without a copy when nothing is pending.
-    fn feed_vec(&mut self, v: Vec<u8>) {
-        if self.pending.is_empty() && v.len() >= 64 {
-            if let Some(tx) = &self.tx {
-                if tx.send(v).is_err() {
-                    self.tx = None;
-                }
-            }
-        } else {
-            self.feed(&v);
+    /// Hands over a piece (after what was fed before it).
+    fn feed_piece(&mut self, p: Piece) {
+        if let Some(q) = self.pending.take() {
+            self.send(q);
         }
+        self.send(p);
     }
 
-    fn send(&mut self) {
-        let piece = std::mem::replace(&mut self.pending, Vec::with_capacity(PIECE));
+    fn send(&mut self, piece: Piece) {
         if let Some(tx) = &self.tx {
             // A check that already ended (a refused entry) drops its receiver; its result
             // says why, so the rest of the bytes need not go there.
@@ -465,8 +512,8 @@ impl LayerCheck {
 
     /// Waits for the check of everything fed.
     fn finish(mut self) -> std::result::Result<LayerSummary, String> {
-        if !self.pending.is_empty() {
-            self.send();
+        if let Some(p) = self.pending.take() {
+            self.send(p);
         }
         self.tx = None;
         match self.thread.take().map(|t| t.join()) {
@@ -488,8 +535,9 @@ impl Drop for LayerCheck {
 
 /// The pieces received from the download, as a buffered reader.
 struct Pieces {
-    rx: Receiver<Vec<u8>>,
-    piece: Vec<u8>,
+    rx: Receiver<Piece>,
+    used: Sender<Piece>,
+    piece: Option<Piece>,
     pos: usize,
 }
 
@@ -505,20 +553,27 @@ impl Read for Pieces {
 
 impl BufRead for Pieces {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.piece.len() {
+        while self.piece.as_ref().is_none_or(|p| self.pos == p.len) {
+            if let Some(p) = self.piece.take() {
+                // The download may have ended: then nobody takes it back.
+                let _ = self.used.send(p);
+            }
             match self.rx.recv() {
                 Ok(p) => {
-                    self.piece = p;
+                    self.piece = Some(p);
                     self.pos = 0;
                 }
                 Err(_) => return Ok(&[]),
             }
         }
-        Ok(&self.piece[self.pos..])
+        let p = self.piece.as_ref().expect("filled above");
+        Ok(&p.data()[self.pos..])
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.piece.len());
+        if let Some(p) = &self.piece {
+            self.pos = (self.pos + n).min(p.len);
+        }
     }
 }
 
@@ -583,8 +638,11 @@ fn fetch_layer(
                 }
                 let mut body = resp.take(l.size - w.len());
                 loop {
-                    let mut buf = vec![0u8; PIECE];
-                    let n = match read_full(&mut body, &mut buf) {
+                    let mut piece = check.piece();
+                    // Short of whole blocks by what the file has past its last one, so
+                    // that from the next piece on, pieces land on block boundaries.
+                    let want = PIECE - (w.len() % DIRECT_ALIGN as u64) as usize;
+                    let n = match read_full(&mut body, piece.room(want)) {
                         Ok(0) => break,
                         Ok(n) => n,
                         Err(e) => {
@@ -594,10 +652,10 @@ fn fetch_layer(
                             })
                         }
                     };
-                    w.write_all(&buf[..n])
+                    piece.len = n;
+                    w.write_piece(piece.data())
                         .ctx("write partial download", &path)?;
-                    buf.truncate(n);
-                    check.feed_vec(buf);
+                    check.feed_piece(piece);
                     progress.advance(n as u64);
                     downloaded.fetch_add(n as u64, Ordering::Relaxed);
                 }

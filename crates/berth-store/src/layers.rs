@@ -169,10 +169,8 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
 
 /// Opens a stored layer blob as an uncompressed tar stream.
 pub(crate) fn open_plain(blobs: &Blobs, digest: &Digest) -> Result<Box<dyn Read>> {
-    let f = blobs.open(digest)?;
-    let r = BufReader::with_capacity(256 * 1024, f);
+    let mut r = blobs.open_sequential(digest)?;
     // Trust the bytes over the media type: docker-archive "layer.tar" files are often gzip.
-    let mut r = r;
     let head = r.fill_buf().ctx("read blob", blobs.path(digest))?;
     let found = Compression::detect(head);
     compression::decompress(found, r).ctx("decompress blob", blobs.path(digest))

@@ -26,7 +26,7 @@ mod repo_digests;
 pub mod snapshots;
 mod util;
 
-pub use blobs::{BlobWriter, Blobs};
+pub use blobs::{BlobWriter, Blobs, DIRECT_ALIGN};
 pub use error::{Error, Result};
 pub use images::{ImageRecord, LayerRecord, NewImage};
 pub use layers::chain_ids;

@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use berth_compose::engine::{self, Engine, UpOptions};
 use berth_compose::{Options, Project};
 use berth_image::reference::Reference;
-use berth_registry::client::Client;
 use berth_registry::pull::Platform;
 use berth_runtime::{Attach, Container, ExecOptions, Runtime, Status};
 use serde_json::json;
@@ -384,11 +383,9 @@ fn pull_images(
             .with_context(|| format!("service {name}: invalid image name {image:?}"))?;
         let opts = super::registry::options(registry)?;
         let store = open_store(root)?;
-        let client = Client::connect(&r.domain, &r.path, &opts)
-            .with_context(|| format!("service {name}: pull of {image} failed"))?;
-        let rep = berth_registry::pull::pull_with(
+        // Like `berth pull`: the registry's mirrors first, then its endpoint (settings).
+        let rep = berth_registry::pull::pull(
             &store,
-            &client,
             &r,
             &Platform::host(),
             &opts,

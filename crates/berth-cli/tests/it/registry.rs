@@ -1904,6 +1904,27 @@ fn docker_io_comes_from_the_settings_with_mirrors_tried_in_order() {
         d.inspect("docker.io/library/app:1")["Manifest"]["Digest"],
         mirror_digest.as_str()
     );
+    // `compose pull` goes the same way.
+    let e = Ctx::new();
+    let file = e.path("compose.yaml");
+    std::fs::write(&file, "services:\n  app:\n    image: app:1\n").unwrap();
+    let r = berth_conf(
+        &e,
+        &conf,
+        &["compose", "-f", file.to_str().unwrap(), "pull"],
+    )
+    .ok();
+    assert!(
+        r.stderr()
+            .contains(&format!("mirror http://127.0.0.1:{dead} failed")),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(
+        e.inspect("docker.io/library/app:1")["Manifest"]["Digest"],
+        mirror_digest.as_str()
+    );
+    e.check_clean();
     // Only the endpoint has bb:1: the mirror's 404 falls through to it.
     berth_conf(&c, &conf, &["push", "localhost/bb:1", "library/only-up:1"]).ok();
     berth_conf(&d, &conf, &["pull", "only-up:1"]).ok();

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Pull-only variant of bench/registry.sh, for iterating on `berth pull` (issue 6): the same
+# 5 x 100 MiB image (random data, gzip -1) is pushed once to a docker-registry and to a
+# `berth registry serve`, then berth and skopeo pull it ROUNDS times, interleaved, each
+# into an empty destination with `sync` before every run. Prints wall and CPU medians.
+# Usage: bench/registry-pull.sh [path/to/berth]   (ROUNDS=7, SERVERS="distribution berth")
+set -euo pipefail
+BERTH=$(realpath "${1:-target/release/berth}")
+ROUNDS=${ROUNDS:-7}
+SERVERS=${SERVERS:-distribution berth}
+W=/tmp/berth-pullbench-$$; rm -rf "$W"; mkdir -p "$W"
+cleanup() {
+  for p in "$W"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+L=$W/layout; mkdir -p $L/blobs/sha256
+diffs=(); layers=""
+for i in 1 2 3 4 5; do
+  mkdir -p $W/l$i && head -c 100M /dev/urandom > $W/l$i/data$i
+  tar -C $W/l$i -cf $W/l$i.tar . && diffs+=("sha256:$(sha256sum < $W/l$i.tar | cut -d' ' -f1)")
+  gzip -1 -n -c $W/l$i.tar > $W/l$i.tgz && rm -rf $W/l$i $W/l$i.tar
+  h=$(sha256sum < $W/l$i.tgz | cut -d' ' -f1); s=$(stat -c %s $W/l$i.tgz); mv $W/l$i.tgz $L/blobs/sha256/$h
+  layers="$layers${layers:+,}{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$h\",\"size\":$s}"
+done
+d=$(printf '"%s",' "${diffs[@]}"); d=${d%,}
+printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$d" > $W/config
+ch=$(sha256sum < $W/config | cut -d' ' -f1); cs=$(stat -c %s $W/config); mv $W/config $L/blobs/sha256/$ch
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' "$ch" "$cs" "$layers" > $W/manifest
+mh=$(sha256sum < $W/manifest | cut -d' ' -f1); ms=$(stat -c %s $W/manifest); mv $W/manifest $L/blobs/sha256/$mh
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"localhost/bench:1"}}]}' "$mh" "$ms" > $L/index.json
+echo '{"imageLayoutVersion":"1.0.0"}' > $L/oci-layout
+tar -C $L -cf $W/bench.tar .
+"$BERTH" --root $W/src load -q -i $W/bench.tar >/dev/null
+
+declare -A REG
+for kind in $SERVERS; do
+  p=$(port); dir=$W/$kind; mkdir -p $dir
+  if [ $kind = distribution ]; then
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$dir/data" "$p" > "$dir.yml"
+    docker-registry serve "$dir.yml" >/dev/null 2>&1 &
+  else
+    "$BERTH" --root "$dir/data" registry serve --addr 127.0.0.1:$p >/dev/null 2>&1 &
+  fi
+  echo $! > $W/$kind.pid
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.05; done
+  REG[$kind]=127.0.0.1:$p
+  "$BERTH" --root $W/src push -q --tls-verify=false localhost/bench:1 127.0.0.1:$p/bench/img:1 >/dev/null
+done
+
+mkdir -p $W/times
+timed() {
+  local key=$1; shift
+  sync
+  /usr/bin/time -f '%e %U %S' -o $W/time "$@" >/dev/null 2>$W/err || { echo "FAILED: $*"; cat $W/err; exit 1; }
+  read -r e u s < $W/time
+  echo "$e" >> $W/times/$key; echo "$u + $s" | bc >> $W/times/$key.cpu
+  printf '  %-24s %5.2f s  (user %s, sys %s)\n' "$key" "$e" "$u" "$s"
+}
+median() { sort -n "$W/times/$1" | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m}'; }
+for r in $(seq $ROUNDS); do
+  echo "round $r (load $(cut -d' ' -f1 /proc/loadavg))"
+  for kind in $SERVERS; do
+    R=${REG[$kind]}
+    rm -rf $W/dst; timed berth-$kind "$BERTH" --root $W/dst pull -q --tls-verify=false $R/bench/img:1
+    rm -rf $W/dst; timed skopeo-$kind skopeo copy -q --src-tls-verify=false docker://$R/bench/img:1 oci:$W/dst
+    rm -rf $W/dst
+  done
+done
+for kind in $SERVERS; do
+  for u in "" .cpu; do
+    b=$(median berth-$kind$u); s=$(median skopeo-$kind$u)
+    printf '%-14s %-5s berth %s  skopeo %s  ratio %.2fx\n' "$kind" "${u:-wall}" "$b" "$s" "$(echo "$s / $b" | bc -l)"
+  done
+done
