@@ -941,20 +941,8 @@ impl Engine<'_> {
     /// `down`: removes the project's containers (dependants first), its network, and
     /// with `volumes` its named volumes and the containers' anonymous volumes.
     pub fn down(&self, volumes: bool, remove_orphans: bool) -> Result<()> {
-        let order = graph::start_order(self.project, &[]);
-        let mut cs = self.containers(true)?;
-        // Dependants first: reverse start order; unknown services (orphans) go first.
-        cs.sort_by_key(|c| {
-            let svc = service_of(c).map(|x| x.0).unwrap_or_default();
-            std::cmp::Reverse(
-                order
-                    .iter()
-                    .position(|s| *s == svc)
-                    .map(|i| i as i64)
-                    .unwrap_or(i64::MAX),
-            )
-        });
-        for c in cs {
+        let mut cs = Vec::new();
+        for c in self.containers(true)? {
             let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
             let known = self.project.services.contains_key(&svc)
                 || self.project.disabled.contains_key(&svc);
@@ -962,13 +950,20 @@ impl Engine<'_> {
                 self.say(&format!("warning: leaving orphan container {} (service {svc} is not in the project; use --remove-orphans)", c.name));
                 continue;
             }
-            if running(&c) {
+            cs.push(c);
+        }
+        // Dependants first, level by level; orphans before all. Within a level each
+        // container is stopped and removed on its own thread.
+        self.by_stop_level(cs, |c| {
+            let mut said = Vec::new();
+            if running(c) {
                 self.rt.stop(&c.id, None)?;
-                self.say(&format!("Container {}  Stopped", c.name));
+                said.push(format!("Container {}  Stopped", c.name));
             }
             self.rt.remove(&c.id, true, volumes)?;
-            self.say(&format!("Container {}  Removed", c.name));
-        }
+            said.push(format!("Container {}  Removed", c.name));
+            Ok(said)
+        })?;
         self.remove_network()?;
         if volumes {
             for v in self.rt.store.volumes()? {
@@ -1012,13 +1007,63 @@ impl Engine<'_> {
         if !services.is_empty() {
             order.retain(|s| services.contains(s));
         }
-        order.reverse();
+        let mut cs = Vec::new();
         for name in order {
-            for c in self.service_containers(&name)? {
-                if running(&c) {
-                    self.rt.stop(&c.id, timeout)?;
-                    self.say(&format!("Container {}  Stopped", c.name));
+            cs.extend(self.service_containers(&name)?.into_iter().filter(running));
+        }
+        self.by_stop_level(cs, |c| {
+            self.rt.stop(&c.id, timeout)?;
+            Ok(vec![format!("Container {}  Stopped", c.name)])
+        })
+    }
+
+    /// Runs `f` on `cs` the way Compose stops a project: dependants first, level by
+    /// level (graph::stop_levels; containers of unknown services first), the containers
+    /// of one level (replicas and services independent of each other) concurrently.
+    /// `f`'s progress lines are printed in container order once its level is done; the
+    /// first error stops before the next level.
+    fn by_stop_level(
+        &self,
+        cs: Vec<Container>,
+        f: impl Fn(&Container) -> Result<Vec<String>> + Sync,
+    ) -> Result<()> {
+        let svc = |c: &Container| service_of(c).map(|x| x.0).unwrap_or_default();
+        let names: std::collections::BTreeSet<String> = cs.iter().map(svc).collect();
+        let levels = graph::stop_levels(self.project, &names);
+        let key = |c: &Container| {
+            let s = svc(c);
+            if self.project.services.contains_key(&s) || self.project.disabled.contains_key(&s) {
+                levels.get(&s).copied().unwrap_or(0) + 1
+            } else {
+                0
+            }
+        };
+        let mut groups: BTreeMap<usize, Vec<Container>> = BTreeMap::new();
+        for c in cs {
+            groups.entry(key(&c)).or_default().push(c);
+        }
+        for (_, group) in groups {
+            let results: Vec<Result<Vec<String>>> = if group.len() == 1 {
+                vec![f(&group[0])]
+            } else {
+                std::thread::scope(|sc| {
+                    let hs: Vec<_> = group.iter().map(|c| sc.spawn(|| f(c))).collect();
+                    hs.into_iter()
+                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                        .collect()
+                })
+            };
+            let mut first_err = None;
+            for r in results {
+                match r {
+                    Ok(lines) => lines.iter().for_each(|l| self.say(l)),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
                 }
+            }
+            if let Some(e) = first_err {
+                return Err(e);
             }
         }
         Ok(())

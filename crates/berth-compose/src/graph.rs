@@ -111,6 +111,32 @@ pub fn dependants(p: &Project, name: &str) -> Vec<String> {
     out
 }
 
+/// Stop levels of `names` (services of the project; others, orphans, get level 0): a
+/// service's level is one more than the highest level of its dependants among `names`,
+/// so level 0 stops first and a service stops only after everything that depends on it.
+/// Services on one level do not depend on each other and can stop together.
+pub fn stop_levels(p: &Project, names: &BTreeSet<String>) -> BTreeMap<String, usize> {
+    let deps = edges(p);
+    // Every service takes part, so that a dependency chain through a service outside
+    // `names` still orders the ones in it.
+    let mut level: BTreeMap<String, usize> = names
+        .iter()
+        .chain(deps.keys())
+        .map(|n| (n.clone(), 0))
+        .collect();
+    // Reverse start order visits every dependant before what it depends on.
+    for s in start_order(p, &[]).iter().rev() {
+        let Some(&l) = level.get(s) else { continue };
+        for d in deps.get(s).into_iter().flatten() {
+            if let Some(dl) = level.get_mut(d) {
+                *dl = (*dl).max(l + 1);
+            }
+        }
+    }
+    level.retain(|n, _| names.contains(n));
+    level
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -896,3 +896,42 @@ fn services_find_each_other_by_name_and_publish_ports_and_build() {
         "down removes the network: {nets}"
     );
 }
+
+// Each service takes 1 s to stop after SIGTERM. top depends on left and right, which
+// are independent of each other.
+const SLOW_STOP_APP: &str = r#"
+x-slow: &slow
+  image: bb
+  command: ["sh", "-c", "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done"]
+  stop_grace_period: 5s
+services:
+  left: *slow
+  right: *slow
+  top:
+    <<: *slow
+    depends_on: [left, right]
+"#;
+
+#[test]
+fn down_stops_by_dependency_level_and_each_level_concurrently() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(&c, "app", &[("compose.yaml", SLOW_STOP_APP)]);
+    compose(&c, &d, &["up", "-d"]).ok();
+    // Let the shells set their traps.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    let r = compose(&c, &d, &["down"]).ok();
+    let took = t.elapsed();
+    let err = r.stderr();
+    // top first (1 s), then left and right together (1 s): ~2 s, not ~3 s one by one.
+    assert!(
+        took.as_secs_f64() >= 1.9 && took.as_secs_f64() < 2.8,
+        "down took {took:?}: {err}"
+    );
+    let at = |s: &str| err.find(s).unwrap_or_else(|| panic!("no {s:?} in {err}"));
+    assert!(at("Container app-top-1  Stopped") < at("Container app-left-1  Stopped"));
+    assert!(at("Container app-top-1  Stopped") < at("Container app-right-1  Stopped"));
+    assert!(ps_json(&c, &d, &[]).is_empty());
+    assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
+}
