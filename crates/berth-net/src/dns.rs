@@ -210,21 +210,24 @@ fn serve_tcp(
                 }
                 let reply = match parse_query(&m) {
                     Some(q) => {
-                        let ups = upstream_for(&store, &network, from, &upstream);
-                        match local_answer(&store, &network, from, &m, &q, ups.is_empty()) {
+                        match local_answer(&store, &network, from, &m, &q, upstream.is_empty()) {
                             Some(r) => Some(r),
-                            None => ups.iter().find_map(|u| {
-                                let mut s =
-                                    std::net::TcpStream::connect_timeout(u, Duration::from_secs(3))
-                                        .ok()?;
-                                s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-                                s.write_all(&[&len[..], &m].concat()).ok()?;
-                                let mut rl = [0u8; 2];
-                                s.read_exact(&mut rl).ok()?;
-                                let mut r = vec![0u8; u16::from_be_bytes(rl) as usize];
-                                s.read_exact(&mut r).ok()?;
-                                Some(r)
-                            }),
+                            None => upstream_for(&store, &network, from, &upstream)
+                                .iter()
+                                .find_map(|u| {
+                                    let mut s = std::net::TcpStream::connect_timeout(
+                                        u,
+                                        Duration::from_secs(3),
+                                    )
+                                    .ok()?;
+                                    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                                    s.write_all(&[&len[..], &m].concat()).ok()?;
+                                    let mut rl = [0u8; 2];
+                                    s.read_exact(&mut rl).ok()?;
+                                    let mut r = vec![0u8; u16::from_be_bytes(rl) as usize];
+                                    s.read_exact(&mut r).ok()?;
+                                    Some(r)
+                                }),
                         }
                     }
                     None => None,
@@ -356,11 +359,12 @@ pub fn serve(root: &Path, network: &str, idle: Duration) -> crate::Result<()> {
         let Some(q) = parse_query(m) else {
             continue;
         };
-        let ups = upstream_for(&store, &net.id, from, &upstream);
-        if let Some(r) = local_answer(&store, &net.id, from, m, &q, ups.is_empty()) {
+        if let Some(r) = local_answer(&store, &net.id, from, m, &q, upstream.is_empty()) {
             let _ = sock.send_to(&r, from);
             continue;
         }
+        // Only for queries that leave the network (empty exactly when `upstream` is).
+        let ups = upstream_for(&store, &net.id, from, &upstream);
         let query = m.to_vec();
         let reply_sock = match sock.try_clone() {
             Ok(s) => s,
