@@ -29,6 +29,7 @@ hyperfine --warmup 3 --runs 30 -N --export-markdown "$work/run.md" \
   -n "berth run --rm (built-in runtime)" "$B run --rm --network none bb true" \
   -n "berth run --rm --runtime runc" "$B run --rm --network none --runtime runc bb true" \
   -n "runc run (prepared bundle)" "runc --root $work/runc run -b $work/bundle bench" \
+  -n "berth oci run (prepared bundle, built-in executor alone)" "$berth oci --root $work/oci run -b $work/bundle bench" \
   -n "podman run --rm --network none" "$P run --rm --network none localhost/bb true"
 
 $B run -d --name ex --network none bb sleep 600 >/dev/null
