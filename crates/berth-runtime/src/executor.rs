@@ -95,8 +95,18 @@ impl Executor {
         }
     }
 
+    /// Sends `signal` to the container's init, as Docker does: the init decides how the
+    /// rest stops (gunicorn's master drains its workers, postgres its backends; a stop
+    /// signal sent to every process at once left a gunicorn worker waiting for one more
+    /// request, and killed health checks in flight). SIGKILL goes to every process
+    /// (`kill --all`), so that nothing outlives a container whose init is gone.
     pub fn kill(&self, id: &str, signal: &str) -> Result<(), ExecutorError> {
-        self.one_shot("kill", &["kill", "--all", id, signal])
+        let sig = signal.trim_start_matches("SIG").to_ascii_uppercase();
+        if matches!(sig.as_str(), "KILL" | "9") {
+            self.one_shot("kill", &["kill", "--all", id, signal])
+        } else {
+            self.one_shot("kill", &["kill", id, signal])
+        }
     }
 
     /// Forgets the container in the runtime; nothing to do (no process spawned) when the

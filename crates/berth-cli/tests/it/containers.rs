@@ -238,6 +238,35 @@ fn lifecycle(rt: &[&str]) {
     assert_eq!(state(&c, "late")["ExitCode"], 0);
     assert!(c.berth(&["logs", "late"]).stdout().contains("late-bye"));
     c.berth(&["rm", "late"]).ok();
+    // The stop signal goes to the init alone, as Docker's does: the init decides how its
+    // children stop (a child with a TERM handler of its own hears nothing).
+    c.berth(
+        &[
+            &["run", "-d", "--name", "family"],
+            rt,
+            &[
+                "bb",
+                "sh",
+                "-c",
+                "sh -c 'trap \"echo child-term\" TERM; echo child-ready; while true; do sleep 0.1; done' & \
+                 trap 'echo parent-term; sleep 0.5; exit 0' TERM; while true; do sleep 0.1; done",
+            ],
+        ]
+        .concat(),
+    )
+    .ok();
+    wait_for("child ready", Duration::from_secs(5), || {
+        c.berth(&["logs", "family"])
+            .stdout()
+            .contains("child-ready")
+    });
+    c.berth(&["stop", "family"]).ok();
+    let logs = c.berth(&["logs", "family"]).ok().stdout();
+    assert!(
+        logs.contains("parent-term") && !logs.contains("child-term"),
+        "{logs}"
+    );
+    c.berth(&["rm", "family"]).ok();
     // A detached container with a tty writes through its pty into the log.
     c.berth(
         &[
