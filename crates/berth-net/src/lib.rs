@@ -227,7 +227,7 @@ impl<'a> Net<'a> {
     /// Makes sure the bridge and its rules exist (after a reboot they do not).
     pub fn ensure_up(&self, n: &NetworkRow) -> Result<()> {
         if sys::link_exists(&n.bridge) {
-            return Ok(());
+            return fix_bridge_mac(n);
         }
         let _lock = sys::host_lock()?;
         if sys::link_exists(&n.bridge) {
@@ -249,7 +249,7 @@ impl<'a> Net<'a> {
         firewall::ensure_table()?;
         firewall::delete_tagged(&firewall::net_tag(&n.id))?;
         let mut nl = netlink::Rtnl::open()?;
-        nl.add_bridge(&n.bridge)?;
+        nl.add_bridge(&n.bridge, bridge_mac(gw))?;
         let idx = netlink::index(&n.bridge)
             .ok_or_else(|| Error::Kernel(format!("bridge {} vanished", n.bridge)))?;
         nl.add_address(
@@ -570,4 +570,29 @@ impl<'a> Net<'a> {
         }
         Ok(n)
     }
+}
+
+/// The bridge's own MAC address: fixed, so that it does not follow its ports' (see
+/// `Rtnl::add_bridge`), and made from the gateway address as the containers' are.
+fn bridge_mac(gw: Ipv4Addr) -> [u8; 6] {
+    let o = gw.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+/// A bridge made by an older berth has no address of its own (the kernel's
+/// `addr_assign_type` is not 3, "set"): gives it one, once.
+fn fix_bridge_mac(n: &NetworkRow) -> Result<()> {
+    let kind = std::fs::read_to_string(format!("/sys/class/net/{}/addr_assign_type", n.bridge))
+        .unwrap_or_default();
+    if kind.trim() == "3" {
+        return Ok(());
+    }
+    let (Ok(gw), Some(idx)) = (n.gateway.parse::<Ipv4Addr>(), netlink::index(&n.bridge)) else {
+        return Ok(());
+    };
+    netlink::Rtnl::open()?.set_mac(
+        idx,
+        bridge_mac(gw),
+        &format!("give bridge {} a fixed MAC address", n.bridge),
+    )
 }

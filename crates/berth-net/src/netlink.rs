@@ -86,12 +86,16 @@ impl Rtnl {
         }
     }
 
-    /// Creates bridge `name`, up.
-    pub fn add_bridge(&mut self, name: &str) -> Result<()> {
+    /// Creates bridge `name` with the MAC address `mac`, up. A bridge given no address
+    /// takes the lowest of its ports' and changes it as containers come and go, which
+    /// leaves every other container's neighbour entry for the gateway stale: their DNS
+    /// queries and outbound packets went to the old address and were lost for seconds.
+    pub fn add_bridge(&mut self, name: &str, mac: [u8; 6]) -> Result<()> {
         let mut m = LinkMessage::default();
         m.header.flags = LinkFlags::Up;
         m.header.change_mask = LinkFlags::Up;
         m.attributes.push(LinkAttribute::IfName(name.into()));
+        m.attributes.push(LinkAttribute::Address(mac.to_vec()));
         m.attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
                 InfoKind::Bridge,
@@ -138,6 +142,14 @@ impl Rtnl {
         m.header.index = index;
         m.header.flags = LinkFlags::Up;
         m.header.change_mask = LinkFlags::Up;
+        self.request(RouteNetlinkMessage::SetLink(m), 0, what)
+    }
+
+    /// Gives link `index` the MAC address `mac`.
+    pub fn set_mac(&mut self, index: u32, mac: [u8; 6], what: &str) -> Result<()> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.attributes.push(LinkAttribute::Address(mac.to_vec()));
         self.request(RouteNetlinkMessage::SetLink(m), 0, what)
     }
 

@@ -390,6 +390,64 @@ fn parallel_starts_get_distinct_addresses_and_reach_each_other() {
     );
 }
 
+#[test]
+fn the_bridge_keeps_its_mac_address_as_containers_come_and_go() {
+    // A bridge without an address of its own takes its lowest port's and changes it as
+    // veths come and go; the other containers' neighbour entries for the gateway then
+    // point nowhere, and their DNS queries were lost for ~5 s (seen as `compose down`
+    // waiting on a gunicorn worker stuck in a lookup).
+    let c = Ctx::new();
+    c.busybox("bb");
+    c.berth(&["network", "create", "steady"]).ok();
+    let sys = |bridge: &str, f: &str| {
+        std::fs::read_to_string(format!("/sys/class/net/{bridge}/{f}"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let run = |name: &str| {
+        c.berth(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "steady",
+            "bb",
+            "sleep",
+            "60",
+        ])
+        .ok();
+    };
+    run("s0");
+    let n = network(&c, "steady");
+    let bridge = n["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gw = n["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mac = sys(&bridge, "address");
+    assert_eq!(
+        sys(&bridge, "addr_assign_type"),
+        "3",
+        "the bridge's MAC is set, not inherited"
+    );
+    for i in 1..6 {
+        run(&format!("s{i}"));
+        assert_eq!(sys(&bridge, "address"), mac, "after s{i} started");
+    }
+    for i in 0..5 {
+        c.berth(&["rm", "-f", &format!("s{i}")]).ok();
+        assert_eq!(sys(&bridge, "address"), mac, "after s{i} went");
+    }
+    // The one left still reaches the gateway (its neighbour entry is still right).
+    c.berth(&["exec", "s5", "ping", "-c", "1", "-W", "2", &gw])
+        .ok();
+}
+
 /// What the host holds for `ids` on bridge `bridge`: links, nftables rules, namespaces.
 fn host_state(c: &Ctx, bridge: &str, ids: &[String]) -> (Vec<String>, Vec<String>, Vec<String>) {
     let links: Vec<String> = sh("ip -o link")
