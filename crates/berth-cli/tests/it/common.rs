@@ -159,42 +159,83 @@ impl Ctx {
     }
 }
 
-/// A rootfs tarball made from the host's static busybox, built once per test run.
+/// A fixture file kept in the temp directory under a name that says what it was made
+/// from (`key`), so one copy serves every test process (nextest runs each test in a
+/// process of its own) and every later run. `build` fills a directory of its own, which is
+/// then renamed into place: concurrent builders never see half a fixture.
+fn cached_fixture(stem: &str, key: &str, file: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    let tmp = std::env::temp_dir();
+    let dir = tmp.join(format!("{stem}-{key}"));
+    let out = dir.join(file);
+    if out.exists() {
+        return out;
+    }
+    let work = tmp.join(format!("{stem}-build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    build(&work);
+    // Another process may have won the race: then its copy is used and ours goes.
+    if std::fs::rename(&work, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    assert!(out.exists(), "no fixture at {}", out.display());
+    out
+}
+
+/// A short hex digest of some text, for fixture keys.
+fn text_key(text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// The host's static busybox.
+fn busybox_bin() -> &'static Path {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+        .expect("busybox-static is installed (apt-get install busybox-static)")
+}
+
+/// A rootfs tarball made from the host's static busybox.
 pub fn busybox_tar() -> PathBuf {
+    /// Bump when the rootfs below changes.
+    const FIXTURE_VERSION: u32 = 1;
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-it-busybox-{}", std::process::id()));
-        let rootfs = dir.join("rootfs");
-        for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
-            std::fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        let bb = ["/bin/busybox", "/usr/bin/busybox"]
-            .iter()
-            .map(Path::new)
-            .find(|p| p.exists())
-            .expect("busybox-static is installed (apt-get install busybox-static)");
-        std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
-        let list = Command::new(bb).arg("--list").output().expect("busybox --list");
-        for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
-        std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
-        std::fs::create_dir_all(rootfs.join("data")).unwrap();
-        std::fs::write(rootfs.join("data/seed.txt"), "from the image\n").unwrap();
-        std::fs::write(rootfs.join("etc/not-executable"), "#!/bin/sh\necho hi\n").unwrap();
-        std::fs::write(
-            rootfs.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\n",
-        )
-        .unwrap();
-        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50:app\n").unwrap();
-        let tar = dir.join("busybox.tar");
-        sh(&format!(
-            "tar --numeric-owner --owner=0 --group=0 -C {} -cf {} .",
-            rootfs.display(),
-            tar.display()
-        ));
-        tar
+        let bb = busybox_bin();
+        let meta = std::fs::metadata(bb).unwrap();
+        let mtime = meta.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let key = format!("v{FIXTURE_VERSION}-{}-{}", meta.len(), mtime.as_secs());
+        cached_fixture("berth-it-busybox", &key, "busybox.tar", |work| {
+            let rootfs = work.join("rootfs");
+            for d in ["bin", "etc", "tmp", "root", "proc", "sys", "dev"] {
+                std::fs::create_dir_all(rootfs.join(d)).unwrap();
+            }
+            std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
+            let list = Command::new(bb).arg("--list").output().expect("busybox --list");
+            for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
+                std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+            }
+            std::fs::create_dir_all(rootfs.join("usr/bin")).unwrap();
+            std::fs::create_dir_all(rootfs.join("data")).unwrap();
+            std::fs::write(rootfs.join("data/seed.txt"), "from the image\n").unwrap();
+            std::fs::write(rootfs.join("etc/not-executable"), "#!/bin/sh\necho hi\n").unwrap();
+            std::fs::write(
+                rootfs.join("etc/passwd"),
+                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+            )
+            .unwrap();
+            std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\napp:x:1000:\nstaff:x:50:app\n").unwrap();
+            sh(&format!(
+                "tar --numeric-owner --owner=0 --group=0 -C {} -cf {} .",
+                rootfs.display(),
+                work.join("busybox.tar").display()
+            ));
+            std::fs::remove_dir_all(&rootfs).unwrap();
+        })
     })
     .clone()
 }
@@ -343,22 +384,17 @@ int main(int argc, char **argv) {
 pub fn probe_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-it-probe-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        std::fs::write(dir.join("probe.c"), PROBE_C).unwrap();
-        sh(&format!(
-            "gcc -static -O1 -o {0}/bin/probe {0}/probe.c",
-            dir.display()
-        ));
-        let tar = dir.join("probe.tar");
-        sh(&format!(
-            "cp {} {} && tar --numeric-owner --owner=0 --group=0 -C {} -rf {} ./bin/probe",
-            busybox_tar().display(),
-            tar.display(),
-            dir.display(),
-            tar.display()
-        ));
-        tar
+        let base = busybox_tar();
+        let key = text_key(&format!("{}\n{PROBE_C}", base.display()));
+        cached_fixture("berth-it-probe", &key, "probe.tar", |work| {
+            std::fs::create_dir_all(work.join("bin")).unwrap();
+            std::fs::write(work.join("probe.c"), PROBE_C).unwrap();
+            sh(&format!(
+                "gcc -static -O1 -o {0}/bin/probe {0}/probe.c && cp {1} {0}/probe.tar && tar --numeric-owner --owner=0 --group=0 -C {0} -rf {0}/probe.tar ./bin/probe",
+                work.display(),
+                base.display()
+            ));
+        })
     })
     .clone()
 }
