@@ -302,14 +302,18 @@ pub fn check_command(
     root: &RootDir,
     cmd: &str,
     path_env: Option<&str>,
+    cwd: &str,
 ) -> Result<(), (i32, String)> {
+    // Relative names (`scripts/run.sh`, a PATH entry `bin`) are the kernel's: relative to
+    // the working directory the process starts in.
+    let cwd = Path::new(if cwd.is_empty() { "/" } else { cwd });
     let candidates: Vec<PathBuf> = if cmd.contains('/') {
-        vec![PathBuf::from(cmd)]
+        vec![cwd.join(cmd)]
     } else {
         path_env
             .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             .split(':')
-            .map(|d| Path::new(d).join(cmd))
+            .map(|d| cwd.join(d).join(cmd))
             .collect()
     };
     for c in &candidates {

@@ -50,7 +50,7 @@ impl Runtime {
             message: m,
         })?;
         let path_env = c.config.env.iter().find_map(|e| e.strip_prefix("PATH="));
-        check_command(&root, &c.config.args[0], path_env)
+        check_command(&root, &c.config.args[0], path_env, &c.config.cwd)
             .map_err(|(code, message)| Error::Command { code, message })?;
         let mut volume_dirs = Vec::new();
         for m in c.config.mounts.iter().filter(|m| m.kind == "volume") {

@@ -360,9 +360,6 @@ impl Runtime {
         let Some(cmd0) = o.args.first() else {
             return Err(Error::Invalid("exec needs a command".into()));
         };
-        check_command(&root, cmd0, path_env)
-            .map_err(|(code, message)| Error::Command { code, message })?;
-        let exe = self.executor(&c);
         let cwd = o
             .workdir
             .clone()
@@ -374,6 +371,9 @@ impl Runtime {
                     c.config.cwd.clone()
                 }
             });
+        check_command(&root, cmd0, path_env, &cwd)
+            .map_err(|(code, message)| Error::Command { code, message })?;
+        let exe = self.executor(&c);
         let caps = if o.privileged {
             crate::spec::capabilities(true, &[], &[]).map_err(Error::Invalid)?
         } else {

@@ -39,7 +39,7 @@ impl Runtime {
                 )))?;
         }
         let path_env = t.config.env.iter().find_map(|e| e.strip_prefix("PATH="));
-        check_command(&root, &t.config.args[0], path_env)
+        check_command(&root, &t.config.args[0], path_env, &t.config.cwd)
             .map_err(|(code, message)| Error::Command { code, message })?;
         drop(root);
         std::fs::create_dir_all(t.dir).map_err(io_err(format!("create {}", t.dir.display())))?;

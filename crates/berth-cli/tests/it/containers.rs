@@ -1566,3 +1566,57 @@ fn shm_size_and_sysctls() {
     let r = c.berth(&["run", "--rm", "--sysctl", "vm.swappiness=1", "bb", "true"]);
     assert_eq!(r.code(), 125, "{}", r.stderr());
 }
+
+#[test]
+fn a_relative_command_runs_from_the_working_directory() {
+    // `run --entrypoint scripts/run.sh` on an image with WORKDIR /opt/src: the kernel
+    // resolves a name with a slash from the working directory; berth's check before the
+    // start did so from / and refused it with 127.
+    use std::os::unix::fs::PermissionsExt;
+    let c = Ctx::new();
+    c.busybox("bb");
+    let ctx = c.root().join("relctx");
+    std::fs::create_dir_all(ctx.join("src/scripts")).unwrap();
+    let script = ctx.join("src/scripts/run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho \"in $(pwd): $*\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb\nWORKDIR /opt/src\nCOPY src .\n",
+    )
+    .unwrap();
+    c.berth(&["build", "-q", "-t", "rel", ctx.to_str().unwrap()])
+        .ok();
+    for rt in [&[][..], &["--runtime", "runc"][..]] {
+        let out = c
+            .berth(
+                &[
+                    &["run", "--rm"],
+                    rt,
+                    &["--entrypoint", "scripts/run.sh", "rel", "a"],
+                ]
+                .concat(),
+            )
+            .ok()
+            .stdout();
+        assert_eq!(out, "in /opt/src: a\n", "{rt:?}");
+    }
+    assert_eq!(
+        c.berth(&["run", "--rm", "rel", "scripts/run.sh", "b"])
+            .ok()
+            .stdout(),
+        "in /opt/src: b\n"
+    );
+    // From another directory it is not there: 127, as Docker.
+    let r = c.berth(&["run", "--rm", "-w", "/", "rel", "scripts/run.sh"]);
+    assert_eq!(r.code(), 127, "{}", r.stderr());
+    c.berth(&["run", "-d", "--name", "relx", "rel", "sleep", "30"])
+        .ok();
+    assert_eq!(
+        c.berth(&["exec", "-w", "/opt", "relx", "src/scripts/run.sh", "c"])
+            .ok()
+            .stdout(),
+        "in /opt: c\n"
+    );
+    c.berth(&["rm", "-f", "relx"]).ok();
+}
