@@ -80,8 +80,12 @@ impl Runtime {
             }
         }
         let at = first.expect("one network at least");
-        let gw: Ipv4Addr = at.network.gateway.parse().expect("checked by berth-net");
-        if let Err(e) = self.write_net_files(c, Some((at.address, gw))) {
+        let addr = BridgeAddr {
+            address: at.address,
+            gateway: at.network.gateway.parse().expect("checked by berth-net"),
+            internal: at.network.internal,
+        };
+        if let Err(e) = self.write_net_files(c, Some(addr)) {
             let _ = net.detach_all(&c.id);
             return Err(e);
         }
@@ -93,15 +97,11 @@ impl Runtime {
         Ok(self.net().detach_all(id)?)
     }
 
-    /// Writes `hosts` and `resolv.conf` for a container with `addr` (and its gateway).
-    pub(crate) fn write_net_files(
-        &self,
-        c: &Container,
-        addr: Option<(Ipv4Addr, Ipv4Addr)>,
-    ) -> Result<()> {
+    /// Writes `hosts` and `resolv.conf` for a container at `addr` on a bridge network.
+    pub(crate) fn write_net_files(&self, c: &Container, addr: Option<BridgeAddr>) -> Result<()> {
         let dir = self.dir(&c.id);
         std::fs::write(dir.join("hosts"), hosts_file(c, addr)).map_err(io_err("write hosts"))?;
-        let resolv = resolv_conf(&c.config, addr.map(|(_, gw)| gw));
+        let resolv = resolv_conf(&c.config, addr.map(|a| a.gateway));
         std::fs::write(dir.join("resolv.conf"), resolv).map_err(io_err("write resolv.conf"))?;
         Ok(())
     }
@@ -212,21 +212,43 @@ impl Runtime {
     }
 }
 
-pub(crate) fn hosts_file(c: &Container, addr: Option<(Ipv4Addr, Ipv4Addr)>) -> String {
+/// Where a container sits on its first bridge network.
+#[derive(Clone, Copy)]
+pub(crate) struct BridgeAddr {
+    pub address: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+    /// An `--internal` network: the host answers on the gateway for DNS only.
+    pub internal: bool,
+}
+
+/// The names podman gives the host, on the gateway of a network that reaches it; Docker
+/// Desktop's is the second, which compose files and guides written there use.
+const HOST_NAMES: [&str; 2] = ["host.containers.internal", "host.docker.internal"];
+
+pub(crate) fn hosts_file(c: &Container, addr: Option<BridgeAddr>) -> String {
     let h = &c.config.hostname;
     let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     match addr {
-        Some((a, _)) => s += &format!("{a}\t{h}\n"),
+        Some(a) => s += &format!("{}\t{h}\n", a.address),
         None => s += &format!("127.0.1.1\t{h}\n"),
     }
     for (name, ip) in &c.config.add_hosts {
         let ip = if ip == "host-gateway" {
-            addr.map(|(_, gw)| gw.to_string())
+            addr.map(|a| a.gateway.to_string())
                 .unwrap_or_else(|| "127.0.0.1".into())
         } else {
             ip.clone()
         };
         s += &format!("{ip}\t{name}\n");
+    }
+    if let Some(a) = addr.filter(|a| !a.internal) {
+        let own: Vec<&str> = HOST_NAMES
+            .into_iter()
+            .filter(|n| !c.config.add_hosts.iter().any(|(name, _)| name == n))
+            .collect();
+        if !own.is_empty() {
+            s += &format!("{}\t{}\n", a.gateway, own.join(" "));
+        }
     }
     s
 }

@@ -787,6 +787,59 @@ fn publish_all_add_host_and_hostname() {
     assert!(out.contains("192.0.2.7\tdb.example"), "{out}");
     assert!(out.contains(&format!("{gw}\thostbox")), "{out}");
     assert!(out.contains("by-hostname"), "{out}");
+    // The host by the names podman and Docker Desktop give it, on the gateway: a server
+    // on the host's 0.0.0.0 answers there (guides written on Docker Desktop use it).
+    assert!(
+        out.contains(&format!(
+            "{gw}\thost.containers.internal host.docker.internal"
+        )),
+        "{out}"
+    );
+    let l = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = l.accept().unwrap();
+        let mut b = [0u8; 1024];
+        let _ = s.read(&mut b);
+        s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nfrom-host")
+            .unwrap();
+    });
+    let got = c
+        .berth(&[
+            "run",
+            "--rm",
+            "exp",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://host.docker.internal:{port}/"),
+        ])
+        .ok()
+        .stdout();
+    server.join().unwrap();
+    assert_eq!(got, "from-host");
+    // Not on an internal network (the host answers DNS only there), and a name the user
+    // gives wins.
+    c.berth(&["network", "create", "--internal", "shut"]).ok();
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "--network",
+            "shut",
+            "--add-host",
+            "host.docker.internal:192.0.2.9",
+            "exp",
+            "cat",
+            "/etc/hosts",
+        ])
+        .ok()
+        .stdout();
+    assert!(!out.contains("host.containers.internal"), "{out}");
+    assert_eq!(out.matches("host.docker.internal").count(), 1, "{out}");
+    assert!(out.contains("192.0.2.9\thost.docker.internal"), "{out}");
 }
 
 /// The network's DNS over TCP (where resolvers retry after a truncated UDP answer), asked
