@@ -262,7 +262,7 @@ impl Runtime {
             let now = self.refresh(self.get(&c.id)?)?;
             if now.state.status != Status::Running || !alive(now.state.pid) {
                 return Err(Error::Conflict(format!(
-                    "container {} is not running",
+                    "container {} is not running (the runtime said: {e})",
                     c.name
                 )));
             }

@@ -902,7 +902,8 @@ fn services_find_each_other_by_name_and_publish_ports_and_build() {
 const SLOW_STOP_APP: &str = r#"
 x-slow: &slow
   image: bb
-  command: ["sh", "-c", "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done"]
+  # `wait` returns at once when a trapped signal comes (a foreground sleep would not).
+  command: ["sh", "-c", "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1 & wait; done"]
   stop_grace_period: 5s
 services:
   left: *slow
