@@ -33,6 +33,13 @@ fn cgroup_parents() -> Vec<std::path::PathBuf> {
 /// (systemd in a `--systemd` container makes its own below the container's, which the
 /// runtime's delete does not remove). Whether it is gone.
 fn remove_cgroup_tree(dir: &Path) -> bool {
+    // Most often a leaf no process holds any more: one rmdir. The kernel refuses (EBUSY)
+    // one that still has a process or a child cgroup; those take the way below.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+        Err(_) => {}
+    }
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -62,10 +69,7 @@ fn remove_cgroup_tree(dir: &Path) -> bool {
 pub(crate) fn remove_container_cgroups(id: &str) -> bool {
     let mut all = true;
     for parent in cgroup_parents() {
-        let dir = parent.join(id);
-        if dir.is_dir() {
-            all &= remove_cgroup_tree(&dir);
-        }
+        all &= remove_cgroup_tree(&parent.join(id));
     }
     all
 }
