@@ -101,8 +101,7 @@ impl Executor {
     /// request, and killed health checks in flight). SIGKILL goes to every process
     /// (`kill --all`), so that nothing outlives a container whose init is gone.
     pub fn kill(&self, id: &str, signal: &str) -> Result<(), ExecutorError> {
-        let sig = signal.trim_start_matches("SIG").to_ascii_uppercase();
-        if matches!(sig.as_str(), "KILL" | "9") {
+        if crate::ops::signal_number(signal) == Some(libc::SIGKILL) {
             self.one_shot("kill", &["kill", "--all", id, signal])
         } else {
             self.one_shot("kill", &["kill", id, signal])

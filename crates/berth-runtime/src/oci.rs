@@ -598,24 +598,10 @@ fn tty_process_file(root: &Path, id: &str, a: &ExecArgs) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `SIGRTMIN+N`, `RTMIN+N`, `SIGRTMAX-N` or a number in the real-time range.
-pub fn realtime_signal(sig: &str) -> Option<i32> {
-    let s = sig.to_ascii_uppercase();
-    let s = s.strip_prefix("SIG").unwrap_or(&s);
-    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
-    let n = if let Some(rest) = s.strip_prefix("RTMIN") {
-        min + rest.strip_prefix('+').map_or(Some(0), |r| r.parse().ok())?
-    } else if let Some(rest) = s.strip_prefix("RTMAX") {
-        max - rest.strip_prefix('-').map_or(Some(0), |r| r.parse().ok())?
-    } else {
-        s.parse::<i32>().ok().filter(|n| *n >= min)?
-    };
-    (min..=max).contains(&n).then_some(n)
-}
-
 pub fn kill_container(root: &Path, id: &str, sig: &str, all: bool) -> Result<()> {
     let mut c = load(root, id)?;
-    if let Some(n) = realtime_signal(sig) {
+    let n = crate::ops::signal_number(sig).ok_or_else(|| format!("unknown signal {sig:?}"))?;
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
         // libcontainer only knows the named signals; systemd stops on SIGRTMIN+3.
         let pid = c
             .pid()
@@ -632,7 +618,7 @@ pub fn kill_container(root: &Path, id: &str, sig: &str, all: bool) -> Result<()>
             ))
         };
     }
-    let s = libcontainer::signal::Signal::try_from(sig).map_err(|e| format!("{e}"))?;
+    let s = libcontainer::signal::Signal::try_from(n).map_err(|e| format!("{e}"))?;
     c.kill(s, all).map_err(err("kill"))
 }
 

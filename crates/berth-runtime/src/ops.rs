@@ -74,8 +74,9 @@ pub(crate) fn remove_container_cgroups(id: &str) -> bool {
     all
 }
 
-/// A signal's number from its name ("SIGTERM", "term", "15", "SIGRTMIN+3").
-fn signal_number(name: &str) -> Option<i32> {
+/// A signal's number from its name ("SIGTERM", "term", "15", "SIGRTMIN+3"): the one
+/// parser of signal names for stop, kill and the runtimes.
+pub(crate) fn signal_number(name: &str) -> Option<i32> {
     let up = name.to_ascii_uppercase();
     let bare = up.strip_prefix("SIG").unwrap_or(&up);
     if let Ok(n) = bare.parse::<i32>() {
@@ -85,7 +86,22 @@ fn signal_number(name: &str) -> Option<i32> {
         .parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)
         .ok()
-        .or_else(|| crate::oci::realtime_signal(name))
+        .or_else(|| realtime_signal(name))
+}
+
+/// `SIGRTMIN+N`, `RTMIN+N`, `SIGRTMAX-N` or a number in the real-time range.
+fn realtime_signal(sig: &str) -> Option<i32> {
+    let s = sig.to_ascii_uppercase();
+    let s = s.strip_prefix("SIG").unwrap_or(&s);
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let n = if let Some(rest) = s.strip_prefix("RTMIN") {
+        min + rest.strip_prefix('+').map_or(Some(0), |r| r.parse().ok())?
+    } else if let Some(rest) = s.strip_prefix("RTMAX") {
+        max - rest.strip_prefix('-').map_or(Some(0), |r| r.parse().ok())?
+    } else {
+        s.parse::<i32>().ok().filter(|n| *n >= min)?
+    };
+    (min..=max).contains(&n).then_some(n)
 }
 
 /// Whether process `pid` has a handler for signal `sig` (not ignoring it, not the
@@ -257,8 +273,7 @@ impl Runtime {
                 c.name
             )));
         }
-        let sig = signal.trim_start_matches("SIG").to_ascii_uppercase();
-        if matches!(sig.as_str(), "KILL" | "9" | "TERM" | "15") {
+        if matches!(signal_number(signal), Some(libc::SIGKILL | libc::SIGTERM)) {
             self.update(&c.id, |x| x.state.stop_requested = true)?;
         }
         if let Err(e) = self.executor(&c).kill(&c.id, signal) {
