@@ -209,6 +209,31 @@ pub struct ComposeRunArgs {
     /// Keep stdin open.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Do not allocate a terminal (the service's `tty: true` notwithstanding).
+    #[arg(short = 'T', long = "no-TTY", alias = "no-tty")]
+    pub no_tty: bool,
+    /// Override the entrypoint ("" clears it).
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Name the container (default PROJECT-SERVICE-run-ID).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Mount: HOST:CTR[:ro], NAME:CTR[:ro] (a volume of the project's by its key, else by
+    /// its name) or CTR.
+    #[arg(short = 'v', long = "volume", value_name = "SPEC")]
+    pub volumes: Vec<String>,
+    /// Publish a port: [IP:][HOST:]CTR[/udp].
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Publish the service's own ports too (run does not by default).
+    #[arg(long)]
+    pub service_ports: bool,
+    /// Add a label: KEY=VALUE.
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Build the service's image first.
+    #[arg(long)]
+    pub build: bool,
     /// Pull images first: missing (those not in the store), always, or never.
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pub pull: String,

@@ -75,6 +75,21 @@ pub struct OneOff {
     pub workdir: Option<String>,
     pub no_deps: bool,
     pub rm: bool,
+    /// Replaces the service's entrypoint (empty: none).
+    pub entrypoint: Option<Vec<String>>,
+    /// The container's name instead of PROJECT-SERVICE-run-ID.
+    pub name: Option<String>,
+    /// Extra mounts (`-v`); a volume named as one of the project's keys is that volume.
+    pub mounts: Vec<berth_runtime::Mount>,
+    /// Ports to publish (`-p`).
+    pub publish: Vec<berth_net::ports::Port>,
+    /// Publish the service's own ports as well.
+    pub service_ports: bool,
+    pub labels: Vec<(String, String)>,
+    /// Build the service's image first.
+    pub build: bool,
+    /// No terminal, whatever the service's `tty:` says (`-T`).
+    pub no_tty: bool,
 }
 
 pub struct Engine<'a> {
@@ -1162,8 +1177,33 @@ impl Engine<'_> {
         if !r.no_deps {
             self.wait_dependencies(service)?;
         }
-        let image = self.ensure_image(service, s, false)?;
+        let image = self.ensure_image(service, s, r.build)?;
+        let mut s = s.clone();
+        if let Some(e) = &r.entrypoint {
+            s.entrypoint = Some(e.clone());
+        }
+        let s = &s;
         let mut o = self.create_options(service, s, 1, &image, true)?;
+        if let Some(n) = &r.name {
+            o.name = Some(n.clone());
+        }
+        if r.no_tty {
+            o.config.tty = false;
+        }
+        for m in &r.mounts {
+            let mut m = m.clone();
+            if m.kind == "volume" && self.project.volumes.contains_key(&m.source) {
+                m.source = self.volume_name(&m.source);
+            }
+            o.config.mounts.push(m);
+        }
+        if r.service_ports {
+            o.config.publish = self.network_of(service, s)?.publish;
+        }
+        o.config.publish.extend(r.publish.iter().cloned());
+        o.config
+            .labels
+            .extend(r.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         if !cmd.is_empty() {
             o.cmd = cmd.to_vec();
             if let Some(e) = &s.entrypoint {

@@ -585,6 +585,37 @@ fn run_oneoff(root: &Path, a: &ComposeArgs, r: &ComposeRunArgs) -> Result<i32> {
             workdir: r.workdir.clone(),
             no_deps: r.no_deps,
             rm: r.rm,
+            entrypoint: match r.entrypoint.as_deref() {
+                None => None,
+                Some(e) => Some(
+                    berth_compose::convert::shell_split(e)
+                        .map_err(|m| anyhow::anyhow!("--entrypoint {e:?}: {m}"))?,
+                ),
+            },
+            name: r.name.clone(),
+            mounts: r
+                .volumes
+                .iter()
+                .map(|v| super::containers::parse_volume(v))
+                .collect::<Result<_>>()?,
+            publish: r
+                .publish
+                .iter()
+                .map(|p| {
+                    berth_net::ports::parse(p).map_err(|m| anyhow::anyhow!("--publish {p:?}: {m}"))
+                })
+                .collect::<Result<_>>()?,
+            service_ports: r.service_ports,
+            labels: r
+                .labels
+                .iter()
+                .map(|l| match l.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (l.clone(), String::new()),
+                })
+                .collect(),
+            build: r.build,
+            no_tty: r.no_tty,
         },
     )?;
     finish_run(&rt, &c, r)
@@ -598,7 +629,7 @@ fn finish_run(rt: &Runtime, c: &Container, r: &ComposeRunArgs) -> Result<i32> {
     }
     let attach = Attach {
         stdin: r.interactive,
-        terminal: c.config.tty && std::io::stdin().is_terminal(),
+        terminal: c.config.tty && !r.no_tty && std::io::stdin().is_terminal(),
     };
     Ok(rt.monitor(&c.id, Some(attach), None)?)
 }

@@ -63,7 +63,7 @@ fn env_file(p: &Path) -> Result<Vec<String>> {
 }
 
 /// `-v HOST:CTR[:ro]`, `-v NAME:CTR[:ro]`, `-v CTR`.
-fn parse_volume(v: &str) -> Result<Mount> {
+pub(crate) fn parse_volume(v: &str) -> Result<Mount> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
         [dst] => ("", *dst, ""),

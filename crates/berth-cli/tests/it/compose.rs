@@ -936,3 +936,81 @@ fn down_stops_by_dependency_level_and_each_level_concurrently() {
     assert!(ps_json(&c, &d, &[]).is_empty());
     assert!(c.leaked_mounts().is_empty(), "{:?}", c.leaked_mounts());
 }
+
+/// A free TCP port on the host (released before use; a race is unlikely in a test).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn run_takes_the_flags_ci_scripts_give_docker_compose_run() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let (svc_port, extra_port) = (free_port(), free_port());
+    let d = project(
+        &c,
+        "flags",
+        &[(
+            "compose.yaml",
+            &format!(
+                "services:\n  web:\n    image: bb\n    entrypoint: [sh, -c]\n    command: [\"httpd -f -p 8080 -h /srv\"]\n    tty: true\n    stop_grace_period: 1s\n    ports: [\"127.0.0.1:{svc_port}:8080\"]\n    volumes: [data:/srv]\nvolumes:\n  data: {{}}\n"
+            ),
+        )],
+    );
+    let host_dir = c.root().join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("note"), "from the host\n").unwrap();
+    // -T, --entrypoint "" (the command runs as it is), --name, -l, -v with the project's
+    // volume key and a read-only bind.
+    let out = compose(
+        &c,
+        &d,
+        &[
+            "run", "--rm", "-T", "--entrypoint", "", "--name", "once", "-l", "job=42", "-v",
+            "data:/d", "-v", &format!("{}:/shared:ro", host_dir.display()), "web", "sh", "-c",
+            "echo served > /d/index.html; cat /shared/note; touch /shared/x 2>/dev/null || echo read-only; test -t 1 || echo no-tty",
+        ],
+    )
+    .ok()
+    .stdout();
+    assert_eq!(out, "from the host\nread-only\nno-tty\n");
+    // --service-ports publishes the service's ports (run does not by default); the page
+    // written through -v data:/d is the service's volume.
+    compose(
+        &c,
+        &d,
+        &["run", "-d", "--name", "svc", "--service-ports", "web"],
+    )
+    .ok();
+    let page = crate::net::http_get(std::net::Ipv4Addr::LOCALHOST, svc_port, "/index.html")
+        .expect("--service-ports publishes");
+    assert!(page.ends_with("served\n"), "{page}");
+    let labels = c.berth(&["inspect", "svc"]).ok().stdout();
+    assert!(labels.contains("com.docker.compose.oneoff"), "{labels}");
+    // -p publishes a port of the one-off's own.
+    compose(
+        &c,
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "pub",
+            "-p",
+            &format!("127.0.0.1:{extra_port}:8080"),
+            "web",
+        ],
+    )
+    .ok();
+    let page = crate::net::http_get(std::net::Ipv4Addr::LOCALHOST, extra_port, "/index.html")
+        .expect("-p publishes");
+    assert!(page.ends_with("served\n"), "{page}");
+    // A bad flag value is a clear error before anything runs.
+    compose(&c, &d, &["run", "--rm", "-p", "nope", "web"]).fails_with("--publish \"nope\"");
+    compose(&c, &d, &["down", "-v"]).ok();
+    assert!(c.berth(&["ps", "-aq"]).ok().stdout().trim().is_empty());
+}

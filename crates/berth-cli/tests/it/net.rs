@@ -27,7 +27,7 @@ fn network(c: &Ctx, name: &str) -> serde_json::Value {
 }
 
 /// An HTTP GET from the host; the body, or None if nothing answered.
-fn http_get(addr: Ipv4Addr, port: u16, path: &str) -> Option<String> {
+pub(crate) fn http_get(addr: Ipv4Addr, port: u16, path: &str) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Ok(mut s) = TcpStream::connect_timeout(&(addr, port).into(), Duration::from_secs(2))
