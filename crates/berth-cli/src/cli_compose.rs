@@ -178,6 +178,12 @@ pub struct ComposeUpArgs {
     /// Do not start the services' dependencies.
     #[arg(long)]
     pub no_deps: bool,
+    /// Stop every container as soon as one ends (attached only); exit with its code.
+    #[arg(long, conflicts_with_all = ["detach", "wait"])]
+    pub abort_on_container_exit: bool,
+    /// Exit with this service's container's code (implies --abort-on-container-exit).
+    #[arg(long, value_name = "SERVICE", conflicts_with_all = ["detach", "wait"])]
+    pub exit_code_from: Option<String>,
     /// Pull images first: missing (those not in the store), always, or never.
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pub pull: String,

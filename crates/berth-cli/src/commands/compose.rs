@@ -235,15 +235,11 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
                         .with_context(|| format!("--tail {n:?}: want a number or all"))?,
                 ),
             };
-            logs(
-                root,
-                &list,
-                *follow,
-                *timestamps,
-                tail,
-                !*no_log_prefix,
-                None,
-            )?;
+            let follow = follow.then_some(Follow {
+                interrupted: None,
+                first_exit: None,
+            });
+            logs(root, &list, follow, *timestamps, tail, !*no_log_prefix)?;
             Ok(0)
         }
         ComposeCommand::Build { services } => {
@@ -422,12 +418,17 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
                 .with_context(|| format!("--scale {s:?}: N must be a number"))?,
         );
     }
+    let names = if u.no_deps {
+        u.services.clone()
+    } else {
+        berth_compose::graph::start_order(&p, &u.services)
+    };
+    if let Some(svc) = &u.exit_code_from {
+        if !names.is_empty() && !names.contains(svc) || !p.services.contains_key(svc) {
+            bail!("--exit-code-from {svc}: not a service this up starts");
+        }
+    }
     if u.pull != "never" {
-        let names = if u.no_deps {
-            u.services.clone()
-        } else {
-            berth_compose::graph::start_order(&p, &u.services)
-        };
         pull_images(root, &p, &names, &u.registry, u.pull == "missing")?;
     }
     let e = engine(&rt, &p);
@@ -457,7 +458,32 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
             .map(|s| order.contains(&s.0))
             .unwrap_or(false)
     });
-    logs(root, &list, true, false, None, true, Some(stop.clone()))?;
+    let abort = u.abort_on_container_exit || u.exit_code_from.is_some();
+    let first_exit = Mutex::new(None);
+    let follow = Follow {
+        interrupted: Some(stop.clone()),
+        first_exit: abort.then_some(&first_exit),
+    };
+    logs(root, &list, Some(follow), false, None, true)?;
+    if let Some(id) = first_exit.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        eprintln!("Aborting on container exit...");
+        e.stop(&order, None)?;
+        let code = |c: &Container| {
+            rt.get(&c.id)
+                .and_then(|c| rt.refresh(c))
+                .ok()
+                .and_then(|c| c.state.exit_code)
+                .unwrap_or(0)
+        };
+        return Ok(match &u.exit_code_from {
+            Some(svc) => list
+                .iter()
+                .find(|c| engine::service_of(c).is_some_and(|s| &s.0 == svc))
+                .map(code)
+                .unwrap_or(0),
+            None => list.iter().find(|c| c.id == id).map(code).unwrap_or(0),
+        });
+    }
     if stop.load(Ordering::SeqCst) {
         eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
         e.stop(&order, None)?;
@@ -490,14 +516,21 @@ impl Write for Prefixed<'_> {
     }
 }
 
+/// How `logs` follows the containers: until each one stops, or until `interrupted` is
+/// set. With `first_exit`, the first container to end records its id there and sets
+/// `interrupted`, which ends the others (`up --abort-on-container-exit`).
+struct Follow<'a> {
+    interrupted: Option<Arc<AtomicBool>>,
+    first_exit: Option<&'a Mutex<Option<String>>>,
+}
+
 fn logs(
     root: &Path,
     list: &[Container],
-    follow: bool,
+    follow: Option<Follow>,
     timestamps: bool,
     tail: Option<usize>,
     prefix: bool,
-    interrupted: Option<Arc<AtomicBool>>,
 ) -> Result<()> {
     let width = list.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let out: Mutex<Box<dyn Write + Send>> = Mutex::new(Box::new(std::io::stdout()));
@@ -506,7 +539,7 @@ fn logs(
     std::thread::scope(|scope| -> Result<()> {
         let mut handles = Vec::new();
         for c in list {
-            let (out, err, root, interrupted) = (&out, &err, root.clone(), interrupted.clone());
+            let (out, err, root, follow) = (&out, &err, root.clone(), follow.as_ref());
             handles.push(scope.spawn(move || -> Result<()> {
                 let rt = Runtime::new(open_store(&root)?);
                 let p = if prefix {
@@ -531,13 +564,15 @@ fn logs(
                     timestamps,
                 };
                 let pos = berth_runtime::logs::read(&path, &opts, &mut o, &mut e)?;
-                if follow {
+                if let Some(f) = follow {
                     let id = c.id.clone();
-                    let done = || {
-                        interrupted
+                    let interrupted = || {
+                        f.interrupted
                             .as_ref()
-                            .map(|f| f.load(Ordering::SeqCst))
-                            .unwrap_or(false)
+                            .is_some_and(|i| i.load(Ordering::SeqCst))
+                    };
+                    let done = || {
+                        interrupted()
                             || rt
                                 .get(&id)
                                 .and_then(|c| rt.refresh(c))
@@ -551,6 +586,15 @@ fn logs(
                     };
                     let opts = berth_runtime::logs::ReadOptions { tail: None, ..opts };
                     berth_runtime::logs::follow(&path, pos, &opts, &mut o, &mut e, &done)?;
+                    if let (Some(first), Some(i)) = (f.first_exit, &f.interrupted) {
+                        if !interrupted() {
+                            first
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(id);
+                            i.store(true, Ordering::SeqCst);
+                        }
+                    }
                 }
                 Ok(())
             }));

@@ -1014,3 +1014,42 @@ fn run_takes_the_flags_ci_scripts_give_docker_compose_run() {
     compose(&c, &d, &["down", "-v"]).ok();
     assert!(c.berth(&["ps", "-aq"]).ok().stdout().trim().is_empty());
 }
+
+#[test]
+fn up_aborts_on_container_exit_with_the_code_of_the_test_service() {
+    // The CI pattern: `up --exit-code-from tests` runs the app beside its tests, stops
+    // everything when the tests end and exits with their code.
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "ci",
+        &[(
+            "compose.yaml",
+            "services:\n  app:\n    image: bb\n    command: [sh, -c, \"trap 'exit 0' TERM; while :; do sleep 0.1 & wait; done\"]\n  tests:\n    image: bb\n    command: [sh, -c, \"echo running tests; sleep 0.5; echo 2 failed; exit 3\"]\n    depends_on: [app]\n",
+        )],
+    );
+    let r = compose(&c, &d, &["up", "--exit-code-from", "tests"]);
+    assert_eq!(r.code(), 3, "{}", r.stderr());
+    assert!(
+        r.stdout().contains("ci-tests-1  | 2 failed"),
+        "{}",
+        r.stdout()
+    );
+    assert!(
+        r.stderr().contains("Aborting on container exit"),
+        "{}",
+        r.stderr()
+    );
+    let list = ps_json(&c, &d, &[]);
+    assert!(list.iter().all(|x| x["State"] == "exited"), "{list:?}");
+    assert_eq!(by_name(&list, "ci-app-1")["ExitCode"], 0);
+    // Without --exit-code-from: the code of the container that ended first.
+    assert_eq!(
+        compose(&c, &d, &["up", "--abort-on-container-exit"]).code(),
+        3
+    );
+    compose(&c, &d, &["up", "-d", "--abort-on-container-exit"]).fails_with("cannot be used with");
+    compose(&c, &d, &["up", "--exit-code-from", "nope"]).fails_with("--exit-code-from nope");
+    compose(&c, &d, &["down"]).ok();
+}
