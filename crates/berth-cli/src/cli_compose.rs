@@ -36,6 +36,10 @@ pub enum ComposeCommand {
         /// Also remove containers of services that are no longer in the files.
         #[arg(long)]
         remove_orphans: bool,
+        /// Seconds to wait for each container to stop before SIGKILL (default: the
+        /// service's stop_grace_period, else 10).
+        #[arg(short = 't', long)]
+        timeout: Option<u64>,
     },
     /// List the project's containers.
     Ps {
@@ -65,7 +69,15 @@ pub enum ComposeCommand {
         services: Vec<String>,
     },
     /// Build the images of services with a build section.
-    Build { services: Vec<String> },
+    Build {
+        /// Run every step again.
+        #[arg(long)]
+        no_cache: bool,
+        /// KEY=VALUE over the file's build args.
+        #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+        build_args: Vec<String>,
+        services: Vec<String>,
+    },
     /// Run a one-off command in a new container of a service.
     Run(ComposeRunArgs),
     /// Run a command in a running service container.

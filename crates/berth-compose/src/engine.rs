@@ -329,6 +329,17 @@ impl Engine<'_> {
 
     /// Builds a service's image. The build engine (crate berth-build) is not there yet.
     pub fn build_service(&self, name: &str, s: &Service) -> Result<()> {
+        self.build_service_with(name, s, false, &BTreeMap::new())
+    }
+
+    /// `compose build --no-cache --build-arg K=V`: `args` go over the file's.
+    pub fn build_service_with(
+        &self,
+        name: &str,
+        s: &Service,
+        no_cache: bool,
+        args: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let b = s
             .build
             .as_ref()
@@ -345,11 +356,13 @@ impl Engine<'_> {
                 build_args.insert(k.clone(), v);
             }
         }
+        build_args.extend(args.iter().map(|(k, v)| (k.clone(), v.clone())));
         let opts = berth_build::Options {
             context,
             dockerfile,
             tags: vec![tag],
             build_args,
+            no_cache,
             target: b.target.clone(),
             labels: b.labels.clone(),
             network: "default".into(),
@@ -955,7 +968,7 @@ impl Engine<'_> {
 
     /// `down`: removes the project's containers (dependants first), its network, and
     /// with `volumes` its named volumes and the containers' anonymous volumes.
-    pub fn down(&self, volumes: bool, remove_orphans: bool) -> Result<()> {
+    pub fn down(&self, volumes: bool, remove_orphans: bool, timeout: Option<u64>) -> Result<()> {
         let mut cs = Vec::new();
         for c in self.containers(true)? {
             let svc = service_of(&c).map(|x| x.0).unwrap_or_default();
@@ -972,7 +985,7 @@ impl Engine<'_> {
         self.by_stop_level(cs, |c| {
             let mut said = Vec::new();
             if running(c) {
-                self.rt.stop(&c.id, None)?;
+                self.rt.stop(&c.id, timeout)?;
                 said.push(format!("Container {}  Stopped", c.name));
             }
             self.rt.remove(&c.id, true, volumes)?;

@@ -147,10 +147,11 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
         ComposeCommand::Down {
             volumes,
             remove_orphans,
+            timeout,
         } => {
             let p = project_or_name(&a, &[])?;
             let rt = Runtime::new(open_store(root)?);
-            engine(&rt, &p).down(*volumes, *remove_orphans)?;
+            engine(&rt, &p).down(*volumes, *remove_orphans, *timeout)?;
             Ok(0)
         }
         ComposeCommand::Ps {
@@ -242,14 +243,29 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             logs(root, &list, follow, *timestamps, tail, !*no_log_prefix)?;
             Ok(0)
         }
-        ComposeCommand::Build { services } => {
+        ComposeCommand::Build {
+            no_cache,
+            build_args,
+            services,
+        } => {
             let p = load(&a, services)?;
             let rt = Runtime::new(open_store(root)?);
             let e = engine(&rt, &p);
+            let mut args = BTreeMap::new();
+            for kv in build_args {
+                // `--build-arg NAME` takes the value from the environment, as Compose does.
+                match kv.split_once('=') {
+                    Some((k, v)) => args.insert(k.to_string(), v.to_string()),
+                    None => match std::env::var(kv) {
+                        Ok(v) => args.insert(kv.clone(), v),
+                        Err(_) => continue,
+                    },
+                };
+            }
             let mut built = 0;
             for (name, s) in &p.services {
                 if (services.is_empty() || services.contains(name)) && s.build.is_some() {
-                    e.build_service(name, s)?;
+                    e.build_service_with(name, s, *no_cache, &args)?;
                     built += 1;
                 }
             }

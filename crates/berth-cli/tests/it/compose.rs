@@ -11,7 +11,9 @@ fn project(c: &Ctx, dir: &str, files: &[(&str, &str)]) -> PathBuf {
     let d = c.path(dir);
     std::fs::create_dir_all(&d).unwrap();
     for (name, text) in files {
-        std::fs::write(d.join(name), text).unwrap();
+        let f = d.join(name);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
     }
     d
 }
@@ -1052,4 +1054,68 @@ fn up_aborts_on_container_exit_with_the_code_of_the_test_service() {
     compose(&c, &d, &["up", "-d", "--abort-on-container-exit"]).fails_with("cannot be used with");
     compose(&c, &d, &["up", "--exit-code-from", "nope"]).fails_with("--exit-code-from nope");
     compose(&c, &d, &["down"]).ok();
+}
+
+#[test]
+fn build_takes_no_cache_and_build_args_over_the_files() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "bld",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    build:\n      context: app\n      args: {GREETING: from-file}\n",
+            ),
+            (
+                "app/Dockerfile",
+                "FROM bb\nARG GREETING=hello\nRUN echo \"$GREETING\" > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+            ),
+        ],
+    );
+    compose(&c, &d, &["build"]).ok();
+    assert_eq!(
+        compose(&c, &d, &["run", "--rm", "app"]).ok().stdout(),
+        "from-file\n"
+    );
+    let r = compose(&c, &d, &["build", "--build-arg", "GREETING=from-cli"]).ok();
+    assert!(r.stderr().contains("1 cached"), "{}", r.stderr());
+    assert_eq!(
+        compose(&c, &d, &["run", "--rm", "app"]).ok().stdout(),
+        "from-cli\n"
+    );
+    let r = compose(
+        &c,
+        &d,
+        &["build", "--no-cache", "--build-arg", "GREETING=from-cli"],
+    )
+    .ok();
+    assert!(r.stderr().contains("0 cached"), "{}", r.stderr());
+    compose(&c, &d, &["down"]).ok();
+}
+
+#[test]
+fn down_timeout_bounds_the_wait_for_a_container_that_ignores_sigterm() {
+    // `sleep` as PID 1 ignores SIGTERM (no handler; the kernel drops it): the stop waits
+    // its timeout, 10 s by default, then SIGKILL. `down -t 1` waits one second.
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "tmo",
+        &[(
+            "compose.yaml",
+            "services:\n  idle:\n    image: bb\n    command: [sleep, \"600\"]\n",
+        )],
+    );
+    compose(&c, &d, &["up", "-d"]).ok();
+    let t = std::time::Instant::now();
+    compose(&c, &d, &["down", "-t", "1"]).ok();
+    let took = t.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(ps_json(&c, &d, &[]).is_empty());
 }
