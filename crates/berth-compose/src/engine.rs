@@ -327,7 +327,7 @@ impl Engine<'_> {
 
     // ---- images ----
 
-    /// Builds a service's image. The build engine (crate berth-build) is not there yet.
+    /// Builds a service's image with berth's build engine.
     pub fn build_service(&self, name: &str, s: &Service) -> Result<()> {
         self.build_service_with(name, s, false, &BTreeMap::new())
     }

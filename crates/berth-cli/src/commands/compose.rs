@@ -440,7 +440,7 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
         berth_compose::graph::start_order(&p, &u.services)
     };
     if let Some(svc) = &u.exit_code_from {
-        if !names.is_empty() && !names.contains(svc) || !p.services.contains_key(svc) {
+        if !names.contains(svc) {
             bail!("--exit-code-from {svc}: not a service this up starts");
         }
     }
