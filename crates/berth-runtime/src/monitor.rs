@@ -49,6 +49,14 @@ impl Runtime {
             code: 126,
             message: m,
         })?;
+        if !c.config.cwd.is_empty() {
+            // Docker (runc) creates a missing working directory; libcontainer does not.
+            root.mkdir_all(std::path::Path::new(&c.config.cwd))
+                .map_err(io_err(format!(
+                    "create the working directory {}",
+                    c.config.cwd
+                )))?;
+        }
         let path_env = c.config.env.iter().find_map(|e| e.strip_prefix("PATH="));
         check_command(&root, &c.config.args[0], path_env, &c.config.cwd)
             .map_err(|(code, message)| Error::Command { code, message })?;

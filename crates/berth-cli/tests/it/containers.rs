@@ -1620,3 +1620,41 @@ fn a_relative_command_runs_from_the_working_directory() {
     );
     c.berth(&["rm", "-f", "relx"]).ok();
 }
+
+#[test]
+fn a_missing_working_directory_is_created() {
+    // `-w /new/dir` (or a WORKDIR the image lacks): Docker's runc creates it; libcontainer
+    // failed with "failed to unix syscall".
+    let c = Ctx::new();
+    c.busybox("bb");
+    for rt in [&[][..], &["--runtime", "runc"][..]] {
+        let out = c
+            .berth(&[&["run", "--rm"], rt, &["-w", "/new/dir", "bb", "pwd"]].concat())
+            .ok()
+            .stdout();
+        assert_eq!(out, "/new/dir\n", "{rt:?}");
+    }
+    // Also under --read-only and another user; a file in the way is a clear error.
+    let out = c
+        .berth(&[
+            "run",
+            "--rm",
+            "--read-only",
+            "-u",
+            "app",
+            "-w",
+            "/srv/app",
+            "bb",
+            "pwd",
+        ])
+        .ok()
+        .stdout();
+    assert_eq!(out, "/srv/app\n");
+    let r = c.berth(&["run", "--rm", "-w", "/etc/passwd", "bb", "pwd"]);
+    assert_ne!(r.code(), 0);
+    assert!(
+        r.stderr().contains("working directory /etc/passwd"),
+        "{}",
+        r.stderr()
+    );
+}
