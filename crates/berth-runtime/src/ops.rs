@@ -390,6 +390,14 @@ impl Runtime {
                     c.config.cwd.clone()
                 }
             });
+        if !root.is_dir(Path::new(&cwd)) {
+            return Err(Error::Command {
+                code: 126,
+                message: format!(
+                    "exec: working directory {cwd} is not a directory in the container"
+                ),
+            });
+        }
         check_command(&root, cmd0, path_env, &cwd)
             .map_err(|(code, message)| Error::Command { code, message })?;
         let exe = self.executor(&c);

@@ -201,6 +201,13 @@ fn lifecycle(rt: &[&str]) {
         "1000:1000 50:/tmp:1"
     );
     assert_eq!(c.berth(&["exec", "ticker", "nope"]).code(), 127);
+    let r = c.berth(&["exec", "-w", "/nowhere", "ticker", "pwd"]);
+    assert_eq!(r.code(), 126);
+    assert!(
+        r.stderr().contains("working directory /nowhere"),
+        "{}",
+        r.stderr()
+    );
     // exec's stdin is /dev/null without -i, ours with it.
     let input = c.root().join("exec-input");
     std::fs::write(&input, "fed\n").unwrap();
