@@ -258,7 +258,7 @@ pub struct ComposeRunArgs {
     #[command(flatten)]
     pub registry: crate::cli::RegistryAccessArgs,
     /// SERVICE [COMMAND...]
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, trailing_var_arg = true)]
     pub service_and_command: Vec<String>,
 }
 
@@ -279,6 +279,6 @@ pub struct ComposeExecArgs {
     #[arg(short = 'T', long = "no-tty")]
     pub no_tty: bool,
     /// SERVICE COMMAND...
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, trailing_var_arg = true)]
     pub service_and_command: Vec<String>,
 }

@@ -142,7 +142,7 @@ pub struct CreateFlags {
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
     /// Image, then the command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, trailing_var_arg = true)]
     pub image_and_args: Vec<String>,
 }
 
@@ -172,7 +172,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub privileged: bool,
     /// Container, then the command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(required = true, trailing_var_arg = true)]
     pub container_and_args: Vec<String>,
 }
 

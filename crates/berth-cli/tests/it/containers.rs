@@ -1665,3 +1665,33 @@ fn a_missing_working_directory_is_created() {
         r.stderr()
     );
 }
+
+#[test]
+fn an_unknown_flag_before_the_image_is_a_flag_error_and_flags_after_it_are_the_commands() {
+    // `run --pid host IMG` took "--pid" for the image ("no such image: --pid").
+    let c = Ctx::new();
+    c.busybox("bb");
+    let r = c.berth(&["run", "--rm", "--bogus", "bb", "true"]);
+    assert_ne!(r.code(), 0);
+    assert!(
+        r.stderr().contains("unexpected argument '--bogus'"),
+        "{}",
+        r.stderr()
+    );
+    let out = c
+        .berth(&["run", "--rm", "bb", "echo", "--x", "-y"])
+        .ok()
+        .stdout();
+    assert_eq!(out, "--x -y\n");
+    c.berth(&["run", "-d", "--name", "h", "bb", "sleep", "30"])
+        .ok();
+    assert_eq!(
+        c.berth(&["exec", "h", "echo", "-n", "--z"]).ok().stdout(),
+        "--z"
+    );
+    assert!(c
+        .berth(&["exec", "--nope", "h", "true"])
+        .stderr()
+        .contains("'--nope'"));
+    c.berth(&["rm", "-f", "h"]).ok();
+}
