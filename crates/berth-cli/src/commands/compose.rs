@@ -239,6 +239,7 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             let follow = follow.then_some(Follow {
                 interrupted: None,
                 first_exit: None,
+                from: BTreeMap::new(),
             });
             logs(root, &list, follow, *timestamps, tail, !*no_log_prefix)?;
             Ok(0)
@@ -448,6 +449,19 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
         pull_images(root, &p, &names, &u.registry, u.pull == "missing")?;
     }
     let e = engine(&rt, &p);
+    // Where each existing container's log ends now: an attached `up` shows only what
+    // this run writes (Docker Compose shows no earlier runs' output either).
+    let log_ends: BTreeMap<String, u64> = if u.detach || u.wait {
+        BTreeMap::new()
+    } else {
+        e.containers(true)?
+            .iter()
+            .filter_map(|c| {
+                let log = rt.dir(&c.id).join(berth_runtime::logs::LOG_FILE);
+                Some((c.id.clone(), std::fs::metadata(log).ok()?.len()))
+            })
+            .collect()
+    };
     let order = e.up(&UpOptions {
         services: u.services.clone(),
         scale,
@@ -479,6 +493,7 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
     let follow = Follow {
         interrupted: Some(stop.clone()),
         first_exit: abort.then_some(&first_exit),
+        from: log_ends,
     };
     logs(root, &list, Some(follow), false, None, true)?;
     if let Some(id) = first_exit.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -538,6 +553,9 @@ impl Write for Prefixed<'_> {
 struct Follow<'a> {
     interrupted: Option<Arc<AtomicBool>>,
     first_exit: Option<&'a Mutex<Option<String>>>,
+    /// Containers to follow from this offset of their log instead of from its start:
+    /// those `up` started again, whose earlier runs' output is not this run's.
+    from: BTreeMap<String, u64>,
 }
 
 fn logs(
@@ -579,7 +597,10 @@ fn logs(
                     since: None,
                     timestamps,
                 };
-                let pos = berth_runtime::logs::read(&path, &opts, &mut o, &mut e)?;
+                let pos = match follow.and_then(|f| f.from.get(&c.id)) {
+                    Some(&end) => end,
+                    None => berth_runtime::logs::read(&path, &opts, &mut o, &mut e)?,
+                };
                 if let Some(f) = follow {
                     let id = c.id.clone();
                     let interrupted = || {
