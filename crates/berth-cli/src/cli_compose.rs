@@ -52,7 +52,15 @@ pub enum ComposeCommand {
         /// table (default) or json.
         #[arg(long)]
         format: Option<String>,
-        services: Vec<String>,
+        /// Print only the names of the services listed.
+        #[arg(long)]
+        services: bool,
+        /// Only containers in this state (running, exited, created, restarting, dead);
+        /// implies --all. May be repeated.
+        #[arg(long, value_name = "STATE")]
+        status: Vec<String>,
+        #[arg(value_name = "SERVICE")]
+        only: Vec<String>,
     },
     /// Show the output of the project's containers.
     Logs {
@@ -63,9 +71,15 @@ pub enum ComposeCommand {
         /// Number of lines from the end of each container's log (or "all").
         #[arg(short = 'n', long)]
         tail: Option<String>,
+        /// Only lines since then: a timestamp, or a duration ago (10m, 2h).
+        #[arg(long)]
+        since: Option<String>,
         /// Do not prefix lines with the container's name.
         #[arg(long)]
         no_log_prefix: bool,
+        /// berth writes no colors; accepted for Docker Compose's scripts.
+        #[arg(long)]
+        no_color: bool,
         services: Vec<String>,
     },
     /// Build the images of services with a build section.

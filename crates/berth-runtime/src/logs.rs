@@ -111,6 +111,7 @@ pub fn pump(
     }
 }
 
+#[derive(Clone, Copy, Debug, Default)]
 pub struct ReadOptions {
     pub tail: Option<usize>,
     pub since: Option<jiff::Timestamp>,

@@ -158,18 +158,47 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             all,
             quiet,
             format,
-            services,
+            services: names_only,
+            status,
+            only: services,
         } => {
+            const STATES: [&str; 6] = [
+                "created",
+                "running",
+                "restarting",
+                "removing",
+                "exited",
+                "dead",
+            ];
+            if let Some(s) = status.iter().find(|s| !STATES.contains(&s.as_str())) {
+                bail!("--status {s:?}: use one of {}", STATES.join(", "));
+            }
             let p = project_or_name(&a, &[])?;
             let rt = Runtime::new(open_store(root)?);
             let mut list = engine(&rt, &p).containers(true)?;
-            list.retain(|c| *all || matches!(c.state.status, Status::Running | Status::Restarting));
+            list.retain(|c| {
+                if status.is_empty() {
+                    *all || matches!(c.state.status, Status::Running | Status::Restarting)
+                } else {
+                    status.iter().any(|s| s == c.state.status.as_str())
+                }
+            });
             list.retain(|c| {
                 services.is_empty()
                     || engine::service_of(c)
                         .map(|s| services.contains(&s.0))
                         .unwrap_or(false)
             });
+            if *names_only {
+                let names: std::collections::BTreeSet<String> = list
+                    .iter()
+                    .filter_map(|c| engine::service_of(c).map(|s| s.0))
+                    .collect();
+                for n in names {
+                    println!("{n}");
+                }
+                return Ok(0);
+            }
             if *quiet {
                 for c in &list {
                     println!("{}", c.id);
@@ -217,7 +246,9 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             follow,
             timestamps,
             tail,
+            since,
             no_log_prefix,
+            no_color: _,
             services,
         } => {
             let p = project_or_name(&a, &[])?;
@@ -241,7 +272,20 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
                 first_exit: None,
                 from: BTreeMap::new(),
             });
-            logs(root, &list, follow, *timestamps, tail, !*no_log_prefix)?;
+            let since = since
+                .as_deref()
+                .map(|s| {
+                    berth_store::gc::parse_time_spec(s).map(|t| {
+                        jiff::Timestamp::from_second(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+                    })
+                })
+                .transpose()?;
+            let read = berth_runtime::logs::ReadOptions {
+                tail,
+                since,
+                timestamps: *timestamps,
+            };
+            logs(root, &list, follow, read, !*no_log_prefix)?;
             Ok(0)
         }
         ComposeCommand::Build {
@@ -495,7 +539,7 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
         first_exit: abort.then_some(&first_exit),
         from: log_ends,
     };
-    logs(root, &list, Some(follow), false, None, true)?;
+    logs(root, &list, Some(follow), Default::default(), true)?;
     if let Some(id) = first_exit.into_inner().unwrap_or_else(|e| e.into_inner()) {
         eprintln!("Aborting on container exit...");
         e.stop(&order, None)?;
@@ -562,8 +606,7 @@ fn logs(
     root: &Path,
     list: &[Container],
     follow: Option<Follow>,
-    timestamps: bool,
-    tail: Option<usize>,
+    read: berth_runtime::logs::ReadOptions,
     prefix: bool,
 ) -> Result<()> {
     let width = list.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -592,11 +635,7 @@ fn logs(
                     at_start: true,
                 };
                 let path = rt.dir(&c.id).join(berth_runtime::logs::LOG_FILE);
-                let opts = berth_runtime::logs::ReadOptions {
-                    tail,
-                    since: None,
-                    timestamps,
-                };
+                let opts = read;
                 let pos = match follow.and_then(|f| f.from.get(&c.id)) {
                     Some(&end) => end,
                     None => berth_runtime::logs::read(&path, &opts, &mut o, &mut e)?,

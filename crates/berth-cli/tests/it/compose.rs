@@ -1051,6 +1051,16 @@ fn up_aborts_on_container_exit_with_the_code_of_the_test_service() {
     let r = compose(&c, &d, &["up", "--abort-on-container-exit"]);
     assert_eq!(r.code(), 3);
     assert_eq!(r.stdout().matches("2 failed").count(), 1, "{}", r.stdout());
+    // What CI scripts ask afterwards: which services ended, and their logs for the record.
+    let r = compose(&c, &d, &["ps", "--services", "--status", "exited"]).ok();
+    assert_eq!(r.stdout(), "app\ntests\n");
+    assert!(compose(&c, &d, &["ps", "--status", "running", "-q"])
+        .ok()
+        .stdout()
+        .is_empty());
+    compose(&c, &d, &["ps", "--status", "gone"]).fails_with("--status \"gone\"");
+    let r = compose(&c, &d, &["logs", "--no-color", "--since", "1h", "tests"]).ok();
+    assert_eq!(r.stdout().matches("2 failed").count(), 2, "{}", r.stdout());
     compose(&c, &d, &["up", "-d", "--abort-on-container-exit"]).fails_with("cannot be used with");
     compose(&c, &d, &["up", "--exit-code-from", "nope"]).fails_with("--exit-code-from nope");
     compose(&c, &d, &["down"]).ok();
