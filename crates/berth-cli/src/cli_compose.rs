@@ -131,6 +131,9 @@ pub enum ComposeCommand {
     },
     /// Pull the images of services from their registries.
     Pull {
+        /// No progress output.
+        #[arg(short, long)]
+        quiet: bool,
         #[command(flatten)]
         registry: crate::cli::RegistryAccessArgs,
         services: Vec<String>,
@@ -213,6 +216,12 @@ pub struct ComposeUpArgs {
     /// Pull images first: missing (those not in the store), always, or never.
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pub pull: String,
+    /// Pull without progress output.
+    #[arg(long)]
+    pub quiet_pull: bool,
+    /// berth writes no colors; accepted for Docker Compose's scripts.
+    #[arg(long)]
+    pub no_color: bool,
     #[command(flatten)]
     pub registry: crate::cli::RegistryAccessArgs,
     pub services: Vec<String>,

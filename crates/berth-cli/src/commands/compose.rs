@@ -364,7 +364,11 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
             engine(&rt, &p).rm(services, *stop, *volumes)?;
             Ok(0)
         }
-        ComposeCommand::Pull { registry, services } => {
+        ComposeCommand::Pull {
+            quiet,
+            registry,
+            services,
+        } => {
             let p = load(&a, services)?;
             let names: Vec<String> = p
                 .services
@@ -372,7 +376,7 @@ pub fn run(root: &Path, a: ComposeArgs) -> Result<i32> {
                 .filter(|n| services.is_empty() || services.contains(n))
                 .cloned()
                 .collect();
-            pull_images(root, &p, &names, registry, false)?;
+            pull_images(root, &p, &names, registry, false, *quiet)?;
             Ok(0)
         }
         ComposeCommand::Push { registry, services } => {
@@ -413,6 +417,7 @@ fn pull_images(
     names: &[String],
     registry: &crate::cli::RegistryAccessArgs,
     only_missing: bool,
+    quiet: bool,
 ) -> Result<()> {
     let store = if only_missing {
         Some(open_store(root)?)
@@ -435,7 +440,9 @@ fn pull_images(
                 continue;
             }
         }
-        eprintln!("{name}: pulling {image}");
+        if !quiet {
+            eprintln!("{name}: pulling {image}");
+        }
         let r = Reference::parse_tagged(image)
             .with_context(|| format!("service {name}: invalid image name {image:?}"))?;
         let opts = super::registry::options(registry)?;
@@ -446,10 +453,12 @@ fn pull_images(
             &r,
             &Platform::host(),
             &opts,
-            &crate::progress::Reporter::new(false),
+            &crate::progress::Reporter::new(quiet),
         )
         .with_context(|| format!("service {name}: pull of {image} failed"))?;
-        eprintln!("{name}: pulled {image} ({})", rep.digest);
+        if !quiet {
+            eprintln!("{name}: pulled {image} ({})", rep.digest);
+        }
     }
     Ok(())
 }
@@ -490,7 +499,14 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
         }
     }
     if u.pull != "never" {
-        pull_images(root, &p, &names, &u.registry, u.pull == "missing")?;
+        pull_images(
+            root,
+            &p,
+            &names,
+            &u.registry,
+            u.pull == "missing",
+            u.quiet_pull,
+        )?;
     }
     let e = engine(&rt, &p);
     // Where each existing container's log ends now: an attached `up` shows only what
@@ -692,7 +708,7 @@ fn run_oneoff(root: &Path, a: &ComposeArgs, r: &ComposeRunArgs) -> Result<i32> {
         } else {
             berth_compose::graph::start_order(&p, std::slice::from_ref(service))
         };
-        pull_images(root, &p, &names, &r.registry, r.pull == "missing")?;
+        pull_images(root, &p, &names, &r.registry, r.pull == "missing", false)?;
     }
     let rt = Runtime::new(open_store(root)?);
     let e = engine(&rt, &p);

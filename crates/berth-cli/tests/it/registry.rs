@@ -1924,6 +1924,14 @@ fn docker_io_comes_from_the_settings_with_mirrors_tried_in_order() {
         e.inspect("docker.io/library/app:1")["Manifest"]["Digest"],
         mirror_digest.as_str()
     );
+    // -q: the same pull without its progress lines.
+    let r = berth_conf(
+        &e,
+        &conf,
+        &["compose", "-f", file.to_str().unwrap(), "pull", "-q"],
+    )
+    .ok();
+    assert!(!r.stderr().contains("pulling"), "{}", r.stderr());
     e.check_clean();
     // Only the endpoint has bb:1: the mirror's 404 falls through to it.
     berth_conf(&c, &conf, &["push", "localhost/bb:1", "library/only-up:1"]).ok();
