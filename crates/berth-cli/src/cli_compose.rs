@@ -298,8 +298,8 @@ pub struct ComposeExecArgs {
     pub user: Option<String>,
     #[arg(short, long)]
     pub workdir: Option<String>,
-    /// Allocate a terminal (-T to disable, as Docker Compose).
-    #[arg(short = 'T', long = "no-tty")]
+    /// Do not allocate a terminal (one is allocated when stdin is a terminal).
+    #[arg(short = 'T', long = "no-TTY", alias = "no-tty")]
     pub no_tty: bool,
     /// SERVICE COMMAND...
     #[arg(required = true, trailing_var_arg = true)]

@@ -96,10 +96,11 @@ impl Executor {
     }
 
     /// Sends `signal` to the container's init, as Docker does: the init decides how the
-    /// rest stops (gunicorn's master drains its workers, postgres its backends; a stop
-    /// signal sent to every process at once left a gunicorn worker waiting for one more
-    /// request, and killed health checks in flight). SIGKILL goes to every process
-    /// (`kill --all`), so that nothing outlives a container whose init is gone.
+    /// rest stops (gunicorn's master drains its workers, postgres its backends,
+    /// supervisord stops its programs in order with their own stop signals; a signal
+    /// sent to every process at once bypassed all that and killed health checks in
+    /// flight). SIGKILL goes to every process (`kill --all`), so that nothing outlives a
+    /// container whose init is gone.
     pub fn kill(&self, id: &str, signal: &str) -> Result<(), ExecutorError> {
         if crate::ops::signal_number(signal) == Some(libc::SIGKILL) {
             self.one_shot("kill", &["kill", "--all", id, signal])

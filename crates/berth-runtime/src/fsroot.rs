@@ -103,13 +103,13 @@ impl RootDir {
         self.open_at(path, OFlags::PATH).is_ok()
     }
 
-    /// Metadata of the path, following symlinks inside the root.
     /// Whether `path` is a directory inside the root.
     pub fn is_dir(&self, path: &Path) -> bool {
         self.stat(path)
             .is_ok_and(|st| rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory)
     }
 
+    /// Metadata of the path, following symlinks inside the root.
     pub fn stat(&self, path: &Path) -> io::Result<rfs::Stat> {
         let fd = self.open_at(path, OFlags::PATH)?;
         rfs::fstat(&fd).map_err(errno)
