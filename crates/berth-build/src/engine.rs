@@ -30,7 +30,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// `PATH=` and the default, for a base image that sets no PATH (as BuildKit).
+fn default_path() -> String {
+    format!("PATH={}", berth_dockerfile::scope::DEFAULT_PATH)
+}
 /// Where `--host-certs` puts the host's CA bundle inside RUN steps.
 const HOST_CA_TARGET: &str = "/run/berth/host-ca.crt";
 const HOST_CA_SOURCE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -360,7 +363,7 @@ impl Builder<'_> {
         match &self.graph.nodes[i].base {
             Base::Scratch => {
                 let mut config = ImageConfig::new_for_host();
-                config.config.env = Some(vec![DEFAULT_PATH.into()]);
+                config.config.env = Some(vec![default_path()]);
                 Ok(State {
                     layers: vec![],
                     config,
@@ -375,7 +378,7 @@ impl Builder<'_> {
                 let mut config = self.store.config(rec)?;
                 let env = config.config.env.get_or_insert_with(Vec::new);
                 if !env.iter().any(|e| e.starts_with("PATH=")) {
-                    env.insert(0, DEFAULT_PATH.into());
+                    env.insert(0, default_path());
                 }
                 Ok(State {
                     layers: rec.layers.clone(),

@@ -435,13 +435,20 @@ impl State<'_> {
     }
 }
 
+/// The PATH a stage starts with when its base sets none (BuildKit's rule: the image
+/// config gets it, and `ENV PATH=/opt/bin:$PATH` extends it).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 fn expand_stage_with(
     df: &Dockerfile,
     stage_index: usize,
     opts: &ExpandOptions,
     global: &GlobalScope,
-    base_env: Vec<(String, String)>,
+    mut base_env: Vec<(String, String)>,
 ) -> Result<ExpandedStage, ParseError> {
+    if !base_env.iter().any(|(k, _)| k == "PATH") {
+        base_env.insert(0, ("PATH".into(), DEFAULT_PATH.into()));
+    }
     let stage = df.stages.get(stage_index).ok_or_else(|| {
         ParseError::new(Span::line(1), format!("no stage with index {stage_index}"))
     })?;

@@ -599,3 +599,32 @@ fn dockerfile_from_stdin_onbuild_and_ignore_file_beside_dockerfile() {
         .ok();
     assert_eq!(out.stdout(), "triggered\nparent\nkeep.txt\n");
 }
+
+#[test]
+fn a_base_without_path_starts_with_the_default_one() {
+    // BuildKit's rule: a stage whose base sets no PATH gets the default, so
+    // `ENV PATH=/opt/bin:$PATH` extends it (it became "/opt/bin:" and `ls` was not found).
+    let c = Ctx::new();
+    c.busybox("bb");
+    let dir = context(
+        &c,
+        "pathctx",
+        "FROM bb\nENV PATH=/opt/bin:$PATH\nRUN mkdir -p /opt/bin && printf '#!/bin/sh\\necho mine\\n' > /opt/bin/mine && chmod +x /opt/bin/mine && ls / >/dev/null\nCMD [\"mine\"]\n",
+        &[],
+    );
+    build(&c, &["-t", "pathed", &dir]).ok();
+    let env = c.inspect("pathed")["Config"]["Env"].clone();
+    assert_eq!(
+        env,
+        serde_json::json!([
+            "PATH=/opt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        ])
+    );
+    assert_eq!(c.berth(&["run", "--rm", "pathed"]).ok().stdout(), "mine\n");
+    assert_eq!(
+        c.berth(&["run", "--rm", "pathed", "ls", "/opt/bin"])
+            .ok()
+            .stdout(),
+        "mine\n"
+    );
+}
