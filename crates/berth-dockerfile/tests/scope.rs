@@ -320,7 +320,8 @@ fn escape_directive_applies_to_expansion() {
         panic!()
     };
     assert_eq!(kv.pairs[0].value, "C:\\dir$notvar");
-    assert_eq!(s[0].final_env[0].1, "C:\\dir$notvar");
+    // After the default PATH a base without one starts with.
+    assert_eq!(s[0].final_env[1], ("P".into(), "C:\\dir$notvar".into()));
 }
 
 #[test]
@@ -345,7 +346,15 @@ fn unconsumed_args_reported() {
 #[test]
 fn env_snapshot_before_each_instruction() {
     let s = stages("FROM a\nENV A=1\nRUN x\n", &[]);
-    assert!(s[0].instructions[0].env.is_empty());
-    assert_eq!(s[0].instructions[1].env, vec![("A".into(), "1".into())]);
+    // A base that sets no PATH starts with the default one (BuildKit's rule).
+    let path = (
+        "PATH".to_string(),
+        berth_dockerfile::scope::DEFAULT_PATH.to_string(),
+    );
+    assert_eq!(s[0].instructions[0].env, vec![path.clone()]);
+    assert_eq!(
+        s[0].instructions[1].env,
+        vec![path, ("A".into(), "1".into())]
+    );
     let _: &BTreeMap<String, String> = &s[0].instructions[1].arg_env;
 }
