@@ -195,6 +195,9 @@ pub struct ComposeUpArgs {
     /// Wait until services are running and healthy (implies --detach).
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: give up (exit 1, containers left running) after this many seconds.
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    pub wait_timeout: Option<u64>,
     /// SERVICE=N replicas (overrides deploy.replicas).
     #[arg(long, value_name = "SERVICE=N")]
     pub scale: Vec<String>,

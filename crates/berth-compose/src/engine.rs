@@ -717,12 +717,19 @@ impl Engine<'_> {
             if !self.project.services.contains_key(dep) {
                 continue; // optional (required: false) and disabled
             }
-            self.wait_condition(name, dep, &d.condition)?;
+            self.wait_condition(name, dep, &d.condition, None)?;
         }
         Ok(())
     }
 
-    fn wait_condition(&self, who: &str, dep: &str, condition: &str) -> Result<()> {
+    /// Waits until `dep` meets `condition`; with `deadline`, fails once it has passed.
+    fn wait_condition(
+        &self,
+        who: &str,
+        dep: &str,
+        condition: &str,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let mut last_said = String::new();
         let began = Instant::now();
         loop {
@@ -801,6 +808,13 @@ impl Engine<'_> {
                     ));
                 }
                 return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(failed(format!(
+                    "{who}: gave up after {}s: {}",
+                    began.elapsed().as_secs(),
+                    say.strip_prefix(&format!("{who}: ")).unwrap_or(&say)
+                )));
             }
             if say != last_said {
                 self.say(&say);
@@ -944,8 +958,10 @@ impl Engine<'_> {
     }
 
     /// `up --wait`: until every service of `order` runs (and is healthy if it has a
-    /// healthcheck) or completed successfully when it is a dependency that must.
-    pub fn wait_ready(&self, order: &[String]) -> Result<()> {
+    /// healthcheck) or completed successfully when it is a dependency that must; with
+    /// `timeout` (`--wait-timeout`), an error once it has passed.
+    pub fn wait_ready(&self, order: &[String], timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
         for name in order {
             let s = self.service(name)?;
             let one_shot = self.project.services.values().any(|o| {
@@ -961,7 +977,7 @@ impl Engine<'_> {
             } else {
                 "service_started"
             };
-            self.wait_condition("up --wait", name, cond)?;
+            self.wait_condition("up --wait", name, cond, deadline)?;
         }
         Ok(())
     }

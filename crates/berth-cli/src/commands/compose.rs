@@ -531,7 +531,7 @@ fn up(root: &Path, a: &ComposeArgs, u: &ComposeUpArgs) -> Result<i32> {
         no_deps: u.no_deps,
     })?;
     if u.wait {
-        e.wait_ready(&order)?;
+        e.wait_ready(&order, u.wait_timeout.map(std::time::Duration::from_secs))?;
         return Ok(0);
     }
     if u.detach {

@@ -1129,3 +1129,35 @@ fn down_timeout_bounds_the_wait_for_a_container_that_ignores_sigterm() {
     );
     assert!(ps_json(&c, &d, &[]).is_empty());
 }
+
+#[test]
+fn up_wait_timeout_gives_up_and_says_on_what() {
+    let c = Ctx::new();
+    c.busybox("bb");
+    let d = project(
+        &c,
+        "wt",
+        &[(
+            "compose.yaml",
+            "services:\n  slow:\n    image: bb\n    command: [sleep, \"60\"]\n    stop_grace_period: 1s\n    healthcheck: {test: [CMD, \"false\"], interval: 1s, retries: 100}\n",
+        )],
+    );
+    let t = std::time::Instant::now();
+    let r = compose(&c, &d, &["up", "-d", "--wait", "--wait-timeout", "2"]);
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        r.stderr()
+            .contains("gave up after 2s: waiting for slow to be healthy"),
+        "{}",
+        r.stderr()
+    );
+    // The containers stay, as Docker Compose leaves them.
+    assert_eq!(ps_json(&c, &d, &[])[0]["State"], "running");
+    compose(&c, &d, &["up", "--wait-timeout", "2"]).fails_with("--wait");
+    compose(&c, &d, &["down", "-t", "0"]).ok();
+}
